@@ -1,0 +1,3 @@
+"""orgalerts: IAM-change alerting for every account of an AWS Organization."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,252 @@
+"""The command line: parse arguments, load config, pick the environment, run a command, report.
+
+Owns: argument parsing, the exit-code contract at the process boundary, and turning errors into one
+clear line on stderr (a traceback only with --debug). Everything else lives in the modules it calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from orgalerts import __version__, report
+from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, error_text
+from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
+from orgalerts.engine import Engine, Mode, RunReport
+from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
+
+log = logging.getLogger("orgalerts")
+
+
+def _account_arg(value: str) -> str:
+    if not ACCOUNT_ID_RE.match(value):
+        raise argparse.ArgumentTypeError(f"expected a 12-digit account id, got {value!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=f"config file (default {DEFAULT_CONFIG_PATH})")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks and debug logs"
+    )
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document on stdout")
+    common.add_argument("--workers", type=int, default=argparse.SUPPRESS, help="accounts in flight at once")
+
+    parser = argparse.ArgumentParser(
+        prog="orgalerts",
+        description="Alerts on IAM configuration changes in every account of an AWS Organization.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"orgalerts {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("deploy", parents=[common], help="converge every in-scope account and the central side")
+    sub.add_parser("plan", parents=[common], help="show what deploy would change; exit 3 if anything")
+    drift = sub.add_parser("drift", parents=[common], help="find drift; exit 3 on drift; --repair fixes it")
+    drift.add_argument("--repair", action="store_true", help="converge exactly what drifted")
+    drift.add_argument(
+        "--remove-orphans",
+        action="store_true",
+        help="with --repair: remove managed resources from out-of-scope accounts",
+    )
+    drift.add_argument("--markdown", metavar="PATH", help="also write a Markdown report to PATH")
+    drift.add_argument("--no-orphans", action="store_true", help="do not look for managed resources outside the scope")
+    onboard = sub.add_parser(
+        "onboard", parents=[common], help="deploy one new account (and the central side if needed)"
+    )
+    onboard.add_argument("account_id", type=_account_arg, metavar="ACCOUNT_ID")
+    offboard = sub.add_parser("offboard", parents=[common], help="remove the managed resources from one account")
+    offboard.add_argument("account_id", type=_account_arg, metavar="ACCOUNT_ID")
+    teardown = sub.add_parser("teardown", parents=[common], help="remove every managed resource everywhere")
+    teardown.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    verify = sub.add_parser(
+        "verify", parents=[common], help="prove alerts arrive: make a harmless IAM change, wait for the alert"
+    )
+    verify.add_argument(
+        "--account",
+        dest="accounts",
+        action="append",
+        type=_account_arg,
+        metavar="ACCOUNT_ID",
+        help="member account to test (repeatable; default: one in-scope account)",
+    )
+    verify.add_argument(
+        "--count", type=int, default=1, help="how many in-scope accounts to test when --account is not given"
+    )
+    verify.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
+    )
+    verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
+    sandbox = sub.add_parser(
+        "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
+    )
+    sandbox.add_argument("--stop", action="store_true", help="stop the running sandbox")
+    return parser
+
+
+def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(args, name, default)
+
+
+@contextmanager
+def environment(config: Config, *, quiet: bool = False) -> Iterator[GatewaySettings]:
+    """AWS as the environment configures it, or the embedded sandbox when the config has a `sandbox:` block.
+
+    The composition root is the only place that knows a sandbox exists; the engine only sees an
+    endpoint and credentials.
+    """
+    if config.sandbox is None:
+        yield GatewaySettings()
+        return
+    from orgalerts.sandbox.launch import connect
+
+    connection = connect(config.sandbox, config.source)
+    if not quiet:
+        sys.stderr.write(connection.banner + "\n")
+    yield GatewaySettings(
+        endpoint_url=connection.endpoint_url,
+        access_key_id=connection.access_key_id,
+        secret_access_key=connection.secret_access_key,
+    )
+
+
+def _emit(args: argparse.Namespace, result: RunReport, extra: dict[str, Any] | None = None) -> int:
+    report.write_table(result, sys.stderr)
+    if _opt(args, "json"):
+        report.write_json(result, sys.stdout, extra)
+    if _opt(args, "markdown"):
+        report.write_markdown(result, args.markdown)
+    return report.exit_code(result)
+
+
+def cmd_deploy(args: argparse.Namespace, engine: Engine) -> int:
+    return _emit(args, engine.converge("deploy", Mode.DEPLOY))
+
+
+def cmd_plan(args: argparse.Namespace, engine: Engine) -> int:
+    return _emit(args, engine.converge("plan", Mode.PLAN))
+
+
+def cmd_drift(args: argparse.Namespace, engine: Engine) -> int:
+    if args.remove_orphans and not args.repair:
+        raise UsageError("--remove-orphans goes with --repair")
+    mode = Mode.REPAIR if args.repair else Mode.DRIFT
+    result = engine.converge(
+        "repair" if args.repair else "drift",
+        mode,
+        orphans=not args.no_orphans,
+        remove_orphans=args.remove_orphans,
+    )
+    result.command = "drift"
+    code = report.exit_code(result)
+    result.command = "repair" if args.repair else "drift"
+    shown = _emit(args, result)
+    return code if not args.repair else shown
+
+
+def cmd_onboard(args: argparse.Namespace, engine: Engine) -> int:
+    from orgalerts.lifecycle import check_onboard
+
+    check_onboard(engine, args.account_id)
+    return _emit(args, engine.converge("onboard", Mode.DEPLOY, only=[args.account_id]))
+
+
+def cmd_offboard(args: argparse.Namespace, engine: Engine) -> int:
+    return _emit(args, engine.remove("offboard", [args.account_id]))
+
+
+def cmd_teardown(args: argparse.Namespace, engine: Engine) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
+        sys.stderr.write("This removes every orgalerts-managed rule, role, bus, topic and subscription. Type 'yes': ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip() != "yes":
+            raise UsageError("teardown not confirmed; nothing was changed")
+    return _emit(args, engine.remove("teardown", None))
+
+
+def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
+    from orgalerts.verify import run_verify
+
+    timeout = args.timeout if args.timeout is not None else (30.0 if engine.config.sandbox is not None else 900.0)
+    result = run_verify(engine, accounts=args.accounts, count=args.count, timeout=timeout)
+    return result.emit(as_json=bool(_opt(args, "json")), show_message=args.show_message)
+
+
+def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
+    if config.sandbox is None:
+        raise ConfigError(config.source, "sandbox", "a sandbox: block (this config talks to AWS)")
+    from orgalerts.sandbox.launch import connect, stop
+
+    if args.stop:
+        stopped = stop(config.sandbox, config.source)
+        sys.stderr.write("sandbox stopped\n" if stopped else "no sandbox was running\n")
+        return 0
+    connection = connect(config.sandbox, config.source)
+    sys.stderr.write(connection.banner + "\n")
+    sys.stdout.write(connection.instructions() + "\n")
+    return 0
+
+
+ENGINE_COMMANDS: dict[str, Callable[[argparse.Namespace, Engine], int]] = {
+    "deploy": cmd_deploy,
+    "plan": cmd_plan,
+    "drift": cmd_drift,
+    "onboard": cmd_onboard,
+    "offboard": cmd_offboard,
+    "teardown": cmd_teardown,
+    "verify": cmd_verify,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(_opt(args, "config", DEFAULT_CONFIG_PATH))
+    workers = _opt(args, "workers")
+    if workers is not None and not 1 <= workers <= 256:
+        raise UsageError("--workers takes a number from 1 to 256")
+    if args.command == "teardown" and not args.yes and not sys.stdin.isatty():
+        # Refuse before touching anything (the sandbox included).
+        raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
+    if args.command == "sandbox":
+        return cmd_sandbox(args, config)
+    with environment(config) as settings:
+        engine = Engine(config, Gateway(settings), workers=workers)
+        return ENGINE_COMMANDS[args.command](args, engine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(_opt(args, "debug"))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="orgalerts: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        logging.getLogger("orgalerts").setLevel(logging.INFO)
+    try:
+        return run(args)
+    except OrgAlertsError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"orgalerts: error: {exc}\n")
+        return exc.exit_code
+    except (ClientError, BotoCoreError) as exc:
+        # Organization-level failures (listing accounts, credentials) stop the run: nothing to report per account.
+        if debug:
+            raise
+        sys.stderr.write(f"orgalerts: error: {error_text(exc)}\n")
+        return report.EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("orgalerts: interrupted; run the same command again to converge the rest\n")
+        return 130

@@ -1,0 +1,313 @@
+"""Configuration: YAML file -> validated, frozen objects.
+
+Owns: reading the config file safely (no arbitrary YAML tags, no aliases, no duplicate keys, a size cap)
+and validating every key once, at the boundary, before any AWS call. Every error is a `ConfigError`
+naming the file, the key and what was expected. Unknown keys are errors: a typo must never be ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from orgalerts.aws import known_regions
+from orgalerts.errors import ConfigError
+from orgalerts.patterns import PATTERN_NAMES
+
+ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
+OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
+ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$")
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+
+# A config file is a few kilobytes; refusing huge files keeps a mistake (or a hostile file) cheap.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_LIST_ITEMS = 1000
+
+DEFAULT_CONFIG_PATH = "config/accounts.yaml"
+
+
+@dataclass(frozen=True)
+class OrganizationConfig:
+    """Which accounts are in scope: every account under `ous` (at any depth), less exclusions, plus inclusions."""
+
+    ous: tuple[str, ...]
+    exclude_accounts: tuple[str, ...]
+    include_accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberRoleConfig:
+    """The role the orchestrator assumes in each member account."""
+
+    name: str
+    external_id: str | None
+
+
+@dataclass(frozen=True)
+class NotificationConfig:
+    """The account holding the central bus, rule and topic, and who gets the e-mails."""
+
+    account_id: str
+    emails: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """What is alerted on."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. `sandbox` is kept raw: only the sandbox package reads it."""
+
+    source: str
+    region: str
+    organization: OrganizationConfig
+    member_role: MemberRoleConfig
+    notification: NotificationConfig
+    alerts: AlertsConfig
+    resource_prefix: str
+    workers: int
+    sandbox: Mapping[str, Any] | None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that also refuses aliases (billion-laughs) and duplicate keys (silent overrides)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML aliases (*name) are not accepted in the config", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"keys must be strings, found {key!r}", key_node.start_mark
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the config file at `path`. Raises ConfigError; never touches AWS."""
+    source = str(path)
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        raise ConfigError(source, "(file)", f"a readable config file ({exc.strerror or exc})") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "(file)", f"a config file under {MAX_CONFIG_BYTES} bytes, found {size}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "(file)", f"a readable UTF-8 text file ({exc})") from None
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str) -> Config:
+    """Validate config text (YAML) into a Config. Raises ConfigError."""
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, "(yaml)", f"valid YAML{where}: {problem}") from None
+    return validate_config(raw, source)
+
+
+def validate_config(raw: object, source: str) -> Config:
+    """Validate an already-parsed document. Pure; raises ConfigError."""
+    v = _Validator(source)
+    top = v.mapping(raw, "(top level)")
+    v.only_keys(
+        top,
+        "",
+        required={"organization", "notification"},
+        optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox"},
+    )
+    region = v.string(top.get("region", "us-east-1"), "region")
+    if region not in known_regions():
+        raise ConfigError(source, "region", f"an AWS region name such as us-east-1, found {region!r}")
+
+    org_raw = v.mapping(top["organization"], "organization")
+    v.only_keys(org_raw, "organization", required={"ous"}, optional={"exclude_accounts", "include_accounts"})
+    ous = v.string_list(org_raw["ous"], "organization.ous", _ou_or_root(source), allow_empty=True)
+    exclude = v.string_list(
+        org_raw.get("exclude_accounts", []), "organization.exclude_accounts", _account_id(source), True
+    )
+    include = v.string_list(
+        org_raw.get("include_accounts", []), "organization.include_accounts", _account_id(source), True
+    )
+    if not ous and not include:
+        raise ConfigError(source, "organization.ous", "at least one OU or root id (or organization.include_accounts)")
+    organization = OrganizationConfig(ous=ous, exclude_accounts=exclude, include_accounts=include)
+
+    role_raw = v.mapping(top.get("member_role", {}), "member_role")
+    v.only_keys(role_raw, "member_role", required=set(), optional={"name", "external_id"})
+    role_name = v.string(role_raw.get("name", "OrganizationAccountAccessRole"), "member_role.name")
+    if not ROLE_NAME_RE.match(role_name):
+        raise ConfigError(
+            source, "member_role.name", f"an IAM role name (1-64 of [A-Za-z0-9+=,.@_-]), found {role_name!r}"
+        )
+    external_id_raw = role_raw.get("external_id")
+    external_id = None
+    if external_id_raw is not None:
+        external_id = v.string(external_id_raw, "member_role.external_id")
+        if not EXTERNAL_ID_RE.match(external_id):
+            raise ConfigError(source, "member_role.external_id", "null or 2-1224 characters of [\\w+=,.@:/-]")
+    member_role = MemberRoleConfig(name=role_name, external_id=external_id)
+
+    notif_raw = v.mapping(top["notification"], "notification")
+    v.only_keys(notif_raw, "notification", required={"account_id", "emails"}, optional=set())
+    notif_account = _account_id(source)(notif_raw["account_id"], "notification.account_id")
+    emails = v.string_list(notif_raw["emails"], "notification.emails", _email(source), allow_empty=True)
+    notification = NotificationConfig(account_id=notif_account, emails=emails)
+
+    alerts_raw = v.mapping(top.get("alerts", {}), "alerts")
+    v.only_keys(alerts_raw, "alerts", required=set(), optional={"pattern"})
+    pattern = v.string(alerts_raw.get("pattern", "iam-changes"), "alerts.pattern")
+    if pattern not in PATTERN_NAMES:
+        raise ConfigError(source, "alerts.pattern", f"one of {', '.join(PATTERN_NAMES)}, found {pattern!r}")
+    alerts = AlertsConfig(pattern=pattern)
+
+    prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
+    if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
+        raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {prefix!r}")
+
+    workers_raw = top.get("workers", 16)
+    if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
+        raise ConfigError(source, "workers", f"an integer from 1 to 256, found {workers_raw!r}")
+
+    sandbox_raw = top.get("sandbox")
+    sandbox = v.mapping(sandbox_raw, "sandbox") if sandbox_raw is not None else None
+
+    return Config(
+        source=source,
+        region=region,
+        organization=organization,
+        member_role=member_role,
+        notification=notification,
+        alerts=alerts,
+        resource_prefix=prefix,
+        workers=workers_raw,
+        sandbox=sandbox,
+    )
+
+
+T = TypeVar("T")
+
+
+class _Validator:
+    """Small typed checks that all report through ConfigError with the file and dotted key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def mapping(self, value: object, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ConfigError(self.source, key, f"a mapping of keys to values, found {_kind(value)}")
+        return value
+
+    def only_keys(self, value: Mapping[str, Any], key: str, *, required: set[str], optional: set[str]) -> None:
+        prefix = f"{key}." if key else ""
+        for name in value:
+            if name not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise ConfigError(self.source, f"{prefix}{name}", f"no such key (allowed here: {allowed})")
+        for name in sorted(required):
+            if name not in value:
+                raise ConfigError(self.source, f"{prefix}{name}", "this key is required")
+
+    def string(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(self.source, key, f"a non-empty string, found {_kind(value)}")
+        return value
+
+    def string_list(
+        self, value: object, key: str, item: Callable[[object, str], str], allow_empty: bool
+    ) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise ConfigError(self.source, key, f"a list, found {_kind(value)}")
+        if not value and not allow_empty:
+            raise ConfigError(self.source, key, "a non-empty list")
+        if len(value) > MAX_LIST_ITEMS:
+            raise ConfigError(self.source, key, f"at most {MAX_LIST_ITEMS} items, found {len(value)}")
+        items = tuple(item(entry, f"{key}[{index}]") for index, entry in enumerate(value))
+        duplicates = sorted({entry for entry in items if items.count(entry) > 1})
+        if duplicates:
+            raise ConfigError(self.source, key, f"no duplicates, found {duplicates[0]!r} twice")
+        return items
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({_short(value)!r})" if value.strip() else "an empty string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _account_id(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ConfigError(
+                source,
+                key,
+                f'a quoted 12-digit account id such as "012345678901", found the unquoted number {value} '
+                "(YAML reads unquoted ids as numbers, octal when they start with 0)",
+            )
+        if not isinstance(value, str) or not ACCOUNT_ID_RE.match(value):
+            raise ConfigError(source, key, f'a quoted 12-digit account id such as "012345678901", found {_kind(value)}')
+        return value
+
+    return check
+
+
+def _ou_or_root(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or not (OU_ID_RE.match(value) or ROOT_ID_RE.match(value)):
+            raise ConfigError(source, key, f"an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx), found {_kind(value)}")
+        return value
+
+    return check
+
+
+def _email(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or len(value) > 254 or not EMAIL_RE.match(value):
+            raise ConfigError(source, key, f"an e-mail address such as secops@example.com, found {_kind(value)}")
+        return value
+
+    return check

@@ -1,0 +1,292 @@
+"""The orchestrator: one pipeline (scope -> desired -> live -> plan -> apply) with different ends.
+
+Owns: running the central side first and then every member account as an isolated unit of work in a
+bounded thread pool. A unit never raises past its boundary: whatever goes wrong in one account becomes
+that account's `failed` result, and every other account still runs. Which end the pipeline has
+(write or not, converge or remove, how statuses are worded) is the `Mode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from orgalerts import org
+from orgalerts.apply import Applier, Clients, PartialFailure
+from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, Gateway, error_text
+from orgalerts.config import Config
+from orgalerts.desired import central_address, central_resources, member_resources
+from orgalerts.live import read_central, read_member
+from orgalerts.plan import Plan, diff
+from orgalerts.resources import Names, Resource
+
+log = logging.getLogger(__name__)
+
+
+class Mode(Enum):
+    """Which end of the pipeline a command uses."""
+
+    DEPLOY = "deploy"  # converge and write
+    PLAN = "plan"  # converge, no write
+    DRIFT = "drift"  # converge, no write, findings worded as drift
+    REPAIR = "repair"  # converge and write, statuses `repaired`
+    REMOVE = "remove"  # remove managed resources and write (offboard, teardown)
+
+    @property
+    def writes(self) -> bool:
+        return self in (Mode.DEPLOY, Mode.REPAIR, Mode.REMOVE)
+
+
+@dataclass
+class SideResult:
+    """The outcome for one account (or for the central side)."""
+
+    account_id: str
+    status: str
+    changes: list[str] = field(default_factory=list)
+    error: str | None = None
+    name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "name": self.name,
+            "status": self.status,
+            "changes": list(self.changes),
+            "error": self.error,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class RunReport:
+    command: str
+    accounts: list[SideResult]
+    central: SideResult | None
+    orphans: list[SideResult] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[SideResult], None]
+
+# Errors that stay inside one account: AWS errors, transport errors, partial failures.
+UNIT_ERRORS = (ClientError, BotoCoreError, PartialFailure, OSError)
+
+
+class Engine:
+    """Runs commands over the organization. Constructed with its collaborators; never connects in __init__."""
+
+    def __init__(
+        self,
+        config: Config,
+        gateway: Gateway,
+        *,
+        workers: int | None = None,
+        retry_wait: Any = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.workers = workers or config.workers
+        self.retry_wait = retry_wait
+        self.progress = progress
+        self.names = Names(config.resource_prefix)
+        self.central = central_address(config)
+        self.cancel = threading.Event()
+
+    # --- scope ------------------------------------------------------------------------------------
+    def orgs_client(self) -> Any:
+        return self.gateway.base().client("organizations", MEMBER_REGION)
+
+    def scope(self) -> org.Scope:
+        return org.resolve_scope(self.orgs_client(), self.config)
+
+    # --- commands -----------------------------------------------------------------------------------
+    def converge(
+        self,
+        command: str,
+        mode: Mode,
+        *,
+        only: Iterable[str] | None = None,
+        orphans: bool = False,
+        remove_orphans: bool = False,
+    ) -> RunReport:
+        """deploy / plan / drift / repair / onboard: central side, then the in-scope members."""
+        scope = self.scope()
+        central = self.run_central(mode, scope)
+        targets = list(scope.in_scope)
+        if only is not None:
+            wanted = set(only)
+            targets = [a for a in targets if a.id in wanted]
+        blocked = mode.writes and central.status == "failed"
+        accounts = self._run_members(targets, mode, blocked=blocked)
+        if only is None:
+            accounts += [
+                SideResult(s.account.id, "skipped", error=None, name=s.account.name, notes=[s.reason])
+                for s in scope.skipped
+            ]
+        accounts.sort(key=lambda r: r.account_id)
+        found_orphans: list[SideResult] = []
+        if orphans and not blocked:
+            found_orphans = self.find_orphans(scope, remove=remove_orphans)
+        return RunReport(command, accounts, central, found_orphans)
+
+    def remove(self, command: str, account_ids: list[str] | None) -> RunReport:
+        """offboard (given accounts) or teardown (None: every account, then the central side)."""
+        if account_ids is not None:
+            accounts = self._run_members([org.Account(a, "", "ACTIVE") for a in account_ids], Mode.REMOVE)
+            return RunReport(command, accounts, None)
+        scope = self.scope()
+        in_scope = {a.id for a in scope.in_scope}
+        everyone = [a for a in org.all_accounts(self.orgs_client()) if a.state == "ACTIVE"]
+        accounts = self._run_members(everyone, Mode.REMOVE, tolerate_unreachable=lambda a: a.id not in in_scope)
+        central = self.run_central(Mode.REMOVE, scope)
+        accounts.sort(key=lambda r: r.account_id)
+        return RunReport(command, accounts, central)
+
+    def find_orphans(self, scope: org.Scope, *, remove: bool) -> list[SideResult]:
+        """Accounts outside the scope that still hold managed member resources."""
+        in_scope = {a.id for a in scope.in_scope}
+        outside = [a for a in org.all_accounts(self.orgs_client()) if a.id not in in_scope and a.state == "ACTIVE"]
+        results = self._run_members(
+            outside, Mode.REMOVE if remove else Mode.DRIFT, orphan_check=True, tolerate_unreachable=lambda _: True
+        )
+        return [r for r in results if r.changes]
+
+    # --- central ------------------------------------------------------------------------------------
+    def run_central(self, mode: Mode, scope: org.Scope) -> SideResult:
+        account_id = self.config.notification.account_id
+        result = SideResult(account_id, "unchanged", name="central")
+        try:
+            access = self.gateway.account(account_id, self.config.member_role.name, self.config.member_role.external_id)
+            events = access.client("events", self.central.region)
+            sns = access.client("sns", self.central.region)
+            live = read_central(events, sns, self.central)
+            desired = [] if mode is Mode.REMOVE else central_resources(self.config, scope)
+            plan = diff(desired, live)
+            result.notes += _subscription_notes(live, desired)
+            self._finish(result, plan, mode, lambda: Clients(events=events, sns=sns), live)
+        except UNIT_ERRORS as exc:
+            result.status, result.error = "failed", error_text(exc)
+        return result
+
+    # --- members ------------------------------------------------------------------------------------
+    def _run_members(
+        self,
+        accounts: list[org.Account],
+        mode: Mode,
+        *,
+        blocked: bool = False,
+        orphan_check: bool = False,
+        tolerate_unreachable: Callable[[org.Account], bool] | None = None,
+    ) -> list[SideResult]:
+        if blocked:
+            return [
+                SideResult(a.id, "failed", error="not attempted: the central side failed", name=a.name)
+                for a in accounts
+            ]
+        results: list[SideResult] = []
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orgalerts") as pool:
+            futures = {pool.submit(self.run_member, a, mode, orphan_check, tolerate_unreachable): a for a in accounts}
+            try:
+                for future in as_completed(futures):
+                    result = future.result()
+                    results.append(result)
+                    if self.progress is not None:
+                        self.progress(result)
+            except KeyboardInterrupt:
+                self.cancel.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return results
+
+    def run_member(
+        self,
+        account: org.Account,
+        mode: Mode,
+        orphan_check: bool = False,
+        tolerate_unreachable: Callable[[org.Account], bool] | None = None,
+    ) -> SideResult:
+        """One account, start to end. Never raises: failures become the result."""
+        result = SideResult(account.id, "unchanged", name=account.name)
+        if self.cancel.is_set():
+            result.status, result.error = "failed", "not attempted: the run was interrupted"
+            return result
+        try:
+            try:
+                access = self.gateway.account(
+                    account.id, self.config.member_role.name, self.config.member_role.external_id
+                )
+            except UNIT_ERRORS as exc:
+                if tolerate_unreachable is not None and tolerate_unreachable(account):
+                    result.status, result.notes = "skipped", [f"could not be checked: {error_text(exc)}"]
+                    return result
+                raise
+            iam = access.client("iam", MEMBER_REGION)
+            events = access.client("events", MEMBER_REGION)
+            live = read_member(iam, events, self.names)
+            if orphan_check:
+                desired: list[Resource] = []
+            else:
+                desired = [] if mode is Mode.REMOVE else member_resources(self.config, account.id)
+            plan = diff(desired, live)
+            if mode is Mode.DRIFT and not orphan_check and not any(r.managed for r in live) and not plan.conflicts:
+                result.status = "drifted"
+                result.changes = ["account not deployed (new account?): forwarder role, rule and target missing"]
+                return result
+            if orphan_check and plan.changes and mode is Mode.DRIFT:
+                result.status = "drifted"
+                result.changes = [
+                    f"orphan: account is out of scope but still has {c.text.split(' ', 1)[1]}" for c in plan.changes
+                ]
+                return result
+            self._finish(result, plan, mode, lambda: Clients(iam=iam, events=events), live)
+        except UNIT_ERRORS as exc:
+            result.status, result.error = "failed", error_text(exc)
+        except Exception as exc:  # a bug must not stop the other accounts either; it is reported
+            log.debug("unexpected error in account %s", account.id, exc_info=True)
+            result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        return result
+
+    # --- shared end of the pipeline -------------------------------------------------------------------
+    def _finish(
+        self, result: SideResult, plan: Plan, mode: Mode, clients: Callable[[], Clients], live: list[Resource]
+    ) -> None:
+        if plan.conflicts:
+            result.status = "failed"
+            result.error = "; ".join(c.message for c in plan.conflicts)
+            return
+        if mode is Mode.DRIFT:
+            result.status = "drifted" if plan.changes else "unchanged"
+            result.changes = [c.finding for c in plan.changes]
+            return
+        if mode is Mode.PLAN:
+            result.status = plan.status
+            result.changes = [c.text for c in plan.changes]
+            return
+        done: list[str] = []
+        applier = Applier(clients(), topic_arns={self.names.topic: self.central.topic_arn}, wait=self.retry_wait)
+        try:
+            applier.apply(plan.changes, on_done=lambda c: done.append(c.text if mode is not Mode.REPAIR else c.finding))
+        finally:
+            result.changes = done
+        if mode is Mode.REPAIR:
+            result.status = "repaired" if plan.changes else "unchanged"
+        elif mode is Mode.REMOVE:
+            result.status = "removed" if plan.changes else "unchanged"
+        else:
+            result.status = plan.status
+
+
+def _subscription_notes(live: list[Resource], desired: list[Resource]) -> list[str]:
+    wanted = {r.key for r in desired}
+    return [
+        f"{r.props['endpoint']}: subscription pending confirmation (the recipient must click the link in the e-mail)"
+        for r in live
+        if r.kind == "subscription" and "pending confirmation" in r.notes and r.key in wanted
+    ]

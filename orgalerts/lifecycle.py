@@ -1,0 +1,33 @@
+"""Account lifecycle checks: is an account fit to onboard, and why not.
+
+Owns: the scope check for `onboard` (exists, ACTIVE, in a target OU or included, not excluded), which
+reads only Organizations in the management account and never calls into a member account.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orgalerts import org
+from orgalerts.errors import UsageError
+
+if TYPE_CHECKING:
+    from orgalerts.engine import Engine
+
+
+def check_onboard(engine: Engine, account_id: str) -> None:
+    """Raise UsageError (exit 2) saying why `account_id` cannot be onboarded."""
+    config = engine.config
+    if account_id in config.organization.exclude_accounts:
+        raise UsageError(f"account {account_id} is excluded by organization.exclude_accounts in {config.source}")
+    where = org.account_location(engine.orgs_client(), account_id)
+    if where is None:
+        raise UsageError(f"account {account_id} is not in this organization")
+    if where.state != "ACTIVE":
+        raise UsageError(f"account {account_id} is {where.state}, not ACTIVE")
+    scope = engine.scope()
+    if scope.find(account_id) is None:
+        raise UsageError(
+            f"account {account_id} is not under the configured OUs ({', '.join(config.organization.ous) or 'none'}) "
+            "nor in organization.include_accounts"
+        )

@@ -1,0 +1,80 @@
+"""The alert message recipients read, as an EventBridge input transformer.
+
+Owns: the InputPathsMap and InputTemplate of the central rule's topic target, and `render()`, a local
+rendering of the same template used by tests and by `verify` to show what a recipient reads.
+
+Why at the central rule: EventBridge refuses Input/InputPath/InputTransformer on a cross-account
+event-bus target, so the member rules forward raw events and the message is shaped here. EventBridge
+cannot set the SNS subject, so the first line of the body carries the meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# variable -> JSON path in the event (EventBridge allows up to 100)
+INPUT_PATHS: dict[str, str] = {
+    "account": "$.account",
+    "time": "$.detail.eventTime",
+    "region": "$.detail.awsRegion",
+    "action": "$.detail.eventName",
+    "service": "$.detail.eventSource",
+    "principal": "$.detail.userIdentity.arn",
+    "principalType": "$.detail.userIdentity.type",
+    "sessionIssuer": "$.detail.userIdentity.sessionContext.sessionIssuer.arn",
+    "invokedBy": "$.detail.userIdentity.invokedBy",
+    "sourceIp": "$.detail.sourceIPAddress",
+    "userAgent": "$.detail.userAgent",
+    "errorCode": "$.detail.errorCode",
+    "errorMessage": "$.detail.errorMessage",
+    "parameters": "$.detail.requestParameters",
+    "eventId": "$.detail.eventID",
+}
+
+# A plain-text template (not JSON): EventBridge substitutes <variables> and sends the text as is.
+TEMPLATE = "\n".join(
+    [
+        "[orgalerts] IAM change in account <account>: <action>",
+        "",
+        "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
+        "What:   <action> on <service>",
+        "        parameters: <parameters>",
+        "Where:  account <account>, region <region>",
+        "When:   <time>",
+        "From:   <sourceIp> (<userAgent>)",
+        "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
+        "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
+        "",
+        "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'.",
+    ]
+)
+
+
+def alert_input_transformer() -> dict[str, Any]:
+    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TEMPLATE}
+
+
+def _lookup(event: dict[str, Any], path: str) -> Any:
+    value: Any = event
+    for part in path.removeprefix("$.").split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def render(event: dict[str, Any], transformer: dict[str, Any] | None = None) -> str:
+    """Apply an input transformer to an event the way EventBridge does for a text template."""
+    transformer = transformer or alert_input_transformer()
+    values: dict[str, str] = {}
+    for name, path in transformer["InputPathsMap"].items():
+        value = _lookup(event, path)
+        if value is None:
+            values[name] = ""
+        elif isinstance(value, (dict, list)):
+            values[name] = json.dumps(value, separators=(",", ":"))
+        else:
+            values[name] = str(value)
+    return re.sub(r"<([A-Za-z0-9_.-]+)>", lambda m: values.get(m.group(1), m.group(0)), transformer["InputTemplate"])

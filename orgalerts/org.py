@@ -1,0 +1,167 @@
+"""Which accounts are in scope: the Organizations side of a run.
+
+Owns: walking the configured OUs (nested OUs included, every page followed), applying exclusions and
+inclusions, sorting out suspended accounts, and the organization facts the bus policy needs (org id,
+root, the OU paths for aws:PrincipalOrgPaths). Read-only; works on an Organizations client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orgalerts.config import ROOT_ID_RE, Config
+from orgalerts.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    state: str  # ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED, ...
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    account: Account
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The result of resolving the config against the organization."""
+
+    organization_id: str
+    root_id: str
+    management_account_id: str
+    in_scope: tuple[Account, ...]
+    skipped: tuple[Skipped, ...]
+    # aws:PrincipalOrgPaths patterns for the configured OUs, e.g. "o-abc/r-ab12/ou-ab12-cd34ef56/*"
+    ou_path_patterns: tuple[str, ...]
+    whole_organization: bool  # a root id is configured: every account of the organization
+    included_accounts: tuple[str, ...]
+
+    def find(self, account_id: str) -> Account | None:
+        return next((a for a in self.in_scope if a.id == account_id), None)
+
+
+def _state(raw: dict[str, Any]) -> str:
+    # `State` replaces the deprecated `Status` (2025); accept either.
+    return str(raw.get("State") or raw.get("Status") or "ACTIVE")
+
+
+def _paginate(client: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    # botocore's paginator follows NextToken even when a page comes back empty.
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator(operation).paginate(**params):
+        items.extend(page.get(key, []))
+    return items
+
+
+def resolve_scope(orgs: Any, config: Config) -> Scope:
+    """List the in-scope accounts. Raises UsageError for a configured OU that does not exist."""
+    organization = orgs.describe_organization()["Organization"]
+    org_id = str(organization["Id"])
+    management_id = str(organization["MasterAccountId"])
+    roots = _paginate(orgs, "list_roots", "Roots")
+    root_id = str(roots[0]["Id"]) if roots else ""
+
+    found: dict[str, Account] = {}
+    path_patterns: list[str] = []
+    whole = False
+    for target in config.organization.ous:
+        if ROOT_ID_RE.match(target):
+            if target != root_id:
+                raise UsageError(
+                    f"{config.source}: organization.ous: root {target} is not this organization's root ({root_id})"
+                )
+            whole = True
+            path_patterns.append(f"{org_id}/{root_id}/*")
+        else:
+            path_patterns.append(f"{org_id}/{_ou_path(orgs, target, config.source)}/*")
+        for account in _accounts_under(orgs, target):
+            found.setdefault(account.id, account)
+
+    in_scope: list[Account] = []
+    skipped: list[Skipped] = []
+    excluded = set(config.organization.exclude_accounts)
+    for account_id in config.organization.include_accounts:
+        if account_id not in found:
+            found[account_id] = _describe_account(orgs, account_id, config.source)
+    for account in sorted(found.values(), key=lambda a: a.id):
+        if account.id in excluded:
+            skipped.append(Skipped(account, "excluded by organization.exclude_accounts"))
+        elif account.state != "ACTIVE":
+            skipped.append(Skipped(account, f"account is {account.state}"))
+        else:
+            in_scope.append(account)
+    return Scope(
+        organization_id=org_id,
+        root_id=root_id,
+        management_account_id=management_id,
+        in_scope=tuple(in_scope),
+        skipped=tuple(skipped),
+        ou_path_patterns=tuple(path_patterns),
+        whole_organization=whole,
+        included_accounts=config.organization.include_accounts,
+    )
+
+
+def _ou_path(orgs: Any, ou_id: str, source: str) -> str:
+    """`r-xxxx/ou-a/ou-b` for ou-b, walking parents up to the root."""
+    chain = [ou_id]
+    current = ou_id
+    for _ in range(10):  # Organizations nests OUs at most 5 deep below the root
+        try:
+            parents = orgs.list_parents(ChildId=current)["Parents"]
+        except orgs.exceptions.ChildNotFoundException:
+            raise UsageError(f"{source}: organization.ous: OU {ou_id} does not exist in this organization") from None
+        if not parents:
+            break
+        parent = parents[0]
+        chain.append(str(parent["Id"]))
+        if parent["Type"] == "ROOT":
+            break
+        current = str(parent["Id"])
+    return "/".join(reversed(chain))
+
+
+def _accounts_under(orgs: Any, parent_id: str) -> list[Account]:
+    """Every account below `parent_id`, at any depth."""
+    accounts: list[Account] = []
+    pending = [parent_id]
+    while pending:
+        parent = pending.pop()
+        for raw in _paginate(orgs, "list_accounts_for_parent", "Accounts", ParentId=parent):
+            accounts.append(Account(str(raw["Id"]), str(raw.get("Name", "")), _state(raw), parent))
+        for ou in _paginate(orgs, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
+            pending.append(str(ou["Id"]))
+    return accounts
+
+
+def _describe_account(orgs: Any, account_id: str, source: str) -> Account:
+    try:
+        raw = orgs.describe_account(AccountId=account_id)["Account"]
+    except orgs.exceptions.AccountNotFoundException:
+        raise UsageError(
+            f"{source}: organization.include_accounts: account {account_id} is not in this organization"
+        ) from None
+    return Account(str(raw["Id"]), str(raw.get("Name", "")), _state(raw))
+
+
+def account_location(orgs: Any, account_id: str) -> Account | None:
+    """The account and its direct parent, or None when it is not in the organization."""
+    try:
+        raw = orgs.describe_account(AccountId=account_id)["Account"]
+    except orgs.exceptions.AccountNotFoundException:
+        return None
+    parents = orgs.list_parents(ChildId=account_id)["Parents"]
+    return Account(str(raw["Id"]), str(raw.get("Name", "")), _state(raw), str(parents[0]["Id"]) if parents else None)
+
+
+def all_accounts(orgs: Any) -> list[Account]:
+    """Every account of the organization (for finding orphans outside the scope)."""
+    return [
+        Account(str(r["Id"]), str(r.get("Name", "")), _state(r)) for r in _paginate(orgs, "list_accounts", "Accounts")
+    ]

@@ -1,0 +1,153 @@
+"""Shared fixtures: a simulated organization on moto (in-process), configs built for it, call counting."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+import tenacity
+from moto import mock_aws
+
+from orgalerts.aws import CallRecord, Gateway, GatewaySettings
+from orgalerts.config import Config, validate_config
+from orgalerts.engine import Engine
+
+MANAGEMENT = "123456789012"
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+
+
+@dataclass
+class CallLog:
+    """Every API call the gateway made, by account."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def __call__(self, record: CallRecord) -> None:
+        self.calls.append(record)
+
+    def writes(self, account_id: str | None = None) -> list[CallRecord]:
+        return [c for c in self.calls if c.is_write and c.operation != "AssumeRole" and (account_id is None or c.account_id == account_id)]
+
+    def for_account(self, account_id: str) -> list[CallRecord]:
+        return [c for c in self.calls if c.account_id == account_id]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@dataclass
+class SimOrg:
+    """An organization with nested OUs, built with real Organizations calls on moto.
+
+    root
+      Security (ou)           : notification
+      Workloads (ou)          : shared, excluded
+        Prod (ou, nested)     : prod1, prod2
+          Deep (ou, nested)   : deep1
+      Outside (ou, not targeted): outside
+    """
+
+    org_id: str
+    root_id: str
+    ous: dict[str, str]
+    accounts: dict[str, str]
+
+    def client(self, service: str, account_id: str = MANAGEMENT, region: str = "us-east-1") -> Any:
+        if account_id == MANAGEMENT:
+            return boto3.client(service, region_name=region)
+        creds = boto3.client("sts", region_name="us-east-1").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+        )["Credentials"]
+        return boto3.client(
+            service,
+            region_name=region,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    def add_account(self, name: str, ou: str) -> str:
+        orgs = self.client("organizations")
+        status = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+        account_id = str(status["AccountId"])
+        orgs.move_account(AccountId=account_id, SourceParentId=self.root_id, DestinationParentId=self.ous[ou])
+        self.accounts[name] = account_id
+        return account_id
+
+    def raw_config(self, **overrides: Any) -> dict[str, Any]:
+        raw: dict[str, Any] = {
+            "region": "us-east-1",
+            "organization": {
+                "ous": [self.ous["Security"], self.ous["Workloads"]],
+                "exclude_accounts": [self.accounts["excluded"]],
+                "include_accounts": [],
+            },
+            "member_role": {"name": "OrganizationAccountAccessRole", "external_id": None},
+            "notification": {"account_id": self.accounts["notification"], "emails": ["secops@example.com"]},
+            "alerts": {"pattern": "iam-changes"},
+        }
+        for key, value in overrides.items():
+            raw[key] = value
+        return raw
+
+    def config(self, **overrides: Any) -> Config:
+        return validate_config(self.raw_config(**overrides), "test-config.yaml")
+
+    @property
+    def in_scope(self) -> list[str]:
+        return [self.accounts[n] for n in ("notification", "shared", "prod1", "prod2", "deep1")]
+
+
+def build_org() -> SimOrg:
+    orgs = boto3.client("organizations", region_name="us-east-1")
+    org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root_id = orgs.list_roots()["Roots"][0]["Id"]
+    sim = SimOrg(org_id, root_id, {}, {})
+
+    def ou(name: str, parent: str) -> str:
+        sim.ous[name] = orgs.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
+        return sim.ous[name]
+
+    ou("Security", root_id)
+    ou("Workloads", root_id)
+    ou("Prod", sim.ous["Workloads"])
+    ou("Deep", sim.ous["Prod"])
+    ou("Outside", root_id)
+    for name, where in [
+        ("notification", "Security"),
+        ("shared", "Workloads"),
+        ("excluded", "Workloads"),
+        ("prod1", "Prod"),
+        ("prod2", "Prod"),
+        ("deep1", "Deep"),
+        ("outside", "Outside"),
+    ]:
+        sim.add_account(name, where)
+    return sim
+
+
+@pytest.fixture
+def sim_org() -> Iterator[SimOrg]:
+    with mock_aws():
+        yield build_org()
+
+
+@pytest.fixture
+def call_log() -> CallLog:
+    return CallLog()
+
+
+def make_engine(config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None, **kwargs: Any) -> Engine:
+    gateway = gateway or Gateway(GatewaySettings(max_attempts=3))
+    if call_log is not None:
+        gateway.add_observer(call_log)
+    return Engine(config, gateway, retry_wait=tenacity.wait_none(), **kwargs)
