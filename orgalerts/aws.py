@@ -182,7 +182,8 @@ class Gateway:
                 **(credentials or {}),
             )
         if self._observers or self._hooks:
-            client.meta.events.register("before-call", self._before_call_handler(client, account_id))
+            # before-parameter-build sees the API parameters (before-call only sees the serialised request).
+            client.meta.events.register("before-parameter-build", self._before_call_handler(client, account_id))
         return client
 
     def _before_call_handler(self, client: Any, account_id: str) -> Callable[..., None]:

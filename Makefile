@@ -1,0 +1,70 @@
+# orgalerts — every target creates the virtual environment and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/accounts.yaml
+ACCOUNT ?=
+STAMP  := $(VENV)/.installed
+
+.PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify sandbox sandbox-stop \
+        test lint typecheck check bench permissions doctor clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Deploy to every account of the configured OUs. On the shipped sandbox config it then proves an alert arrives.
+deploy-org: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) deploy
+	@if grep -q '^sandbox:' $(CONFIG); then \
+		$(BIN)/orgalerts --config $(CONFIG) verify --show-message; \
+	fi
+
+plan: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) plan
+
+## Scheduled re-run: find drift and repair it; exits non-zero on drift that could not be repaired.
+drift: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) drift --repair --markdown drift-report.md
+
+onboard: $(STAMP)
+	@test -n "$(ACCOUNT)" || (echo "usage: make onboard ACCOUNT=123456789012" >&2; exit 2)
+	$(BIN)/orgalerts --config $(CONFIG) onboard $(ACCOUNT)
+
+offboard: $(STAMP)
+	@test -n "$(ACCOUNT)" || (echo "usage: make offboard ACCOUNT=123456789012" >&2; exit 2)
+	$(BIN)/orgalerts --config $(CONFIG) offboard $(ACCOUNT)
+
+teardown: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) teardown
+
+verify: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) verify --show-message
+
+sandbox: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) sandbox
+
+sandbox-stop: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) sandbox --stop
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check orgalerts tests bench
+	$(BIN)/ruff format --check orgalerts tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --out bench/RESULTS.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
