@@ -1,0 +1,175 @@
+"""Keeping the sandbox alive between commands: a background server process per sandbox spec.
+
+Owns: starting the sandbox in its own process (so that a second `make deploy-org` finds what the first
+one deployed), finding it again through a small state file, and stopping it. The state directory is
+`$ORGALERTS_SANDBOX_DIR`, else `~/.cache/orgalerts/sandbox`; one server per distinct `sandbox:` block.
+The server binds 127.0.0.1 only and holds everything in memory; `orgalerts sandbox --stop` ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orgalerts.errors import OrgAlertsError
+from orgalerts.sandbox.spec import parse_sandbox_spec
+
+START_TIMEOUT_SECONDS = 60.0
+
+
+class SandboxStartError(OrgAlertsError):
+    """The sandbox server did not come up."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What a command needs to talk to the running sandbox."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    banner: str
+    management_account_id: str
+
+    def instructions(self) -> str:
+        return "\n".join(
+            [
+                "# The sandbox keeps running in the background. Point the AWS CLI or boto3 at it:",
+                f"export AWS_ENDPOINT_URL={self.endpoint_url}",
+                f"export AWS_ACCESS_KEY_ID={self.access_key_id}",
+                f"export AWS_SECRET_ACCESS_KEY={self.secret_access_key}",
+                "export AWS_DEFAULT_REGION=us-east-1",
+                f"# These keys act as the management account {self.management_account_id}. To act in a member",
+                "# account, assume its OrganizationAccountAccessRole, for example:",
+                "#   aws sts assume-role --role-arn arn:aws:iam::333333333301:role/OrganizationAccountAccessRole \\",
+                "#       --role-session-name me",
+                "# then make an IAM change with those credentials (aws iam create-user --user-name bob) and run",
+                "# `orgalerts verify --show-message` or read the alerts the topic delivers.",
+                "# Stop it with: orgalerts sandbox --stop",
+            ]
+        )
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("ORGALERTS_SANDBOX_DIR")
+    base = Path(configured) if configured else Path.home() / ".cache" / "orgalerts" / "sandbox"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _spec_key(raw: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Two commands started together must not both launch a server.
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alive(state: dict[str, Any]) -> bool:
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", int(state["port"])), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state
+
+
+def _connection(state: dict[str, Any]) -> Connection:
+    return Connection(
+        endpoint_url=str(state["endpoint_url"]),
+        access_key_id=str(state["access_key_id"]),
+        secret_access_key=str(state["secret_access_key"]),
+        banner=str(state["banner"]),
+        management_account_id=str(state["management_account_id"]),
+    )
+
+
+def connect(raw: Mapping[str, Any], source: str) -> Connection:
+    """The running sandbox for this spec, started in the background if it is not running."""
+    parse_sandbox_spec(raw, source)  # a bad block fails here, with exit 2, before anything starts
+    directory = state_dir()
+    key = _spec_key(raw)
+    state_path = directory / f"{key}.json"
+    with _locked(directory / f"{key}.lock"):
+        state = _read_state(state_path)
+        if state is not None and _alive(state):
+            return _connection(state)
+        state_path.unlink(missing_ok=True)
+        spec_path = directory / f"{key}.spec.json"
+        spec_path.write_text(json.dumps(raw, default=str))
+        log_path = directory / f"{key}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "orgalerts.sandbox.daemon", str(spec_path), str(state_path), source],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,  # outlives this command, not killed by its Ctrl-C
+            )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
+        line = process.stdout.readline().decode().strip() if ready else ""
+        process.stdout.close()
+        if line != "READY":
+            with contextlib.suppress(OSError):
+                process.kill()
+            raise SandboxStartError(f"the sandbox did not start; see {log_path}")
+        state = _read_state(state_path)
+        if state is None:
+            raise SandboxStartError(f"the sandbox started but wrote no state; see {log_path}")
+        return _connection(state)
+
+
+def stop(raw: Mapping[str, Any], source: str) -> bool:
+    """Stop the sandbox for this spec. True when one was running."""
+    parse_sandbox_spec(raw, source)
+    directory = state_dir()
+    key = _spec_key(raw)
+    state_path = directory / f"{key}.json"
+    with _locked(directory / f"{key}.lock"):
+        state = _read_state(state_path)
+        state_path.unlink(missing_ok=True)
+        if state is None or not _alive(state):
+            return False
+        pid = int(state["pid"])
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
+        return True

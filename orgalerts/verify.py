@@ -1,0 +1,257 @@
+"""`orgalerts verify`: end-to-end proof that an IAM change in a member account reaches the recipients.
+
+Owns: the temporary SQS queue subscribed to the alert topic, the harmless IAM change (an unattached
+customer-managed policy that denies everything on a user that does not exist, created then deleted),
+the bounded wait for the alert (clock and sleep injectable so tests never sleep), and cleaning up all
+of it whatever happens, timeouts included.
+
+The e-mail recipients receive the test alert too: the output says so, and the policy's name says
+`verify` in the alert itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, error_text
+from orgalerts.engine import Engine
+from orgalerts.errors import UsageError
+from orgalerts.resources import managed_tags
+
+POLL_INTERVAL_SECONDS = 5.0
+
+
+@dataclass
+class AccountCheck:
+    account_id: str
+    status: str = "not delivered"  # delivered | not delivered | failed
+    latency_seconds: float | None = None
+    error: str | None = None
+    message: str | None = None
+    started: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "status": self.status,
+            "latency_seconds": None if self.latency_seconds is None else round(self.latency_seconds, 3),
+            "error": self.error,
+            "message": self.message,
+        }
+
+
+@dataclass
+class VerifyResult:
+    checks: list[AccountCheck]
+    cleanup_errors: list[str] = field(default_factory=list)
+    timeout: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.status == "delivered" for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        counts: dict[str, int] = {"delivered": 0, "not delivered": 0, "failed": 0}
+        for check in self.checks:
+            counts[check.status] = counts.get(check.status, 0) + 1
+        return {
+            "command": "verify",
+            "accounts": [c.to_json() for c in self.checks],
+            "summary": counts,
+            "timeout_seconds": self.timeout,
+            "cleanup_errors": self.cleanup_errors,
+        }
+
+    def emit(self, *, as_json: bool, show_message: bool) -> int:
+        err = sys.stderr
+        err.write("orgalerts verify (the configured e-mail recipients receive this test alert too)\n")
+        for check in self.checks:
+            latency = f" in {check.latency_seconds:.1f}s" if check.latency_seconds is not None else ""
+            err.write(f"  {check.status:<14} account {check.account_id}{latency}\n")
+            if check.error:
+                err.write(f"               error: {check.error}\n")
+        for problem in self.cleanup_errors:
+            err.write(f"  cleanup problem: {problem}\n")
+        if show_message:
+            for check in self.checks:
+                if check.message:
+                    err.write(f"\n--- the alert for account {check.account_id}, as a recipient reads it ---\n")
+                    err.write(check.message.rstrip() + "\n---\n")
+        if as_json:
+            json.dump(self.to_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        return 0 if self.ok else 1
+
+
+def _queue_policy(queue_arn: str, topic_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                }
+            ],
+        }
+    )
+
+
+def _harmless_policy(account_id: str, name: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Deny", "Action": "*", "Resource": f"arn:aws:iam::{account_id}:user/{name}-nobody"}
+            ],
+        }
+    )
+
+
+def choose_accounts(engine: Engine, accounts: list[str] | None, count: int) -> list[str]:
+    scope = engine.scope()
+    in_scope = [a.id for a in scope.in_scope]
+    if accounts:
+        outside = [a for a in accounts if a not in in_scope]
+        if outside:
+            raise UsageError(f"account {outside[0]} is not an in-scope, active account of this configuration")
+        return list(dict.fromkeys(accounts))
+    if count < 1:
+        raise UsageError("--count takes a number of at least 1")
+    # Prefer ordinary members: they exercise the cross-account hop.
+    special = {engine.config.notification.account_id, scope.management_account_id}
+    ordered = [a for a in in_scope if a not in special] + [a for a in in_scope if a in special]
+    if not ordered:
+        raise UsageError("no in-scope account to verify")
+    return ordered[:count]
+
+
+def run_verify(
+    engine: Engine,
+    *,
+    accounts: list[str] | None,
+    count: int,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_interval: float = POLL_INTERVAL_SECONDS,
+) -> VerifyResult:
+    chosen = choose_accounts(engine, accounts, count)
+    config = engine.config
+    names = engine.names
+    nonce = uuid.uuid4().hex[:10]
+    test_name = f"{names.prefix}verify-{nonce}"
+    result = VerifyResult([AccountCheck(a) for a in chosen], timeout=timeout)
+    central = engine.gateway.account(
+        config.notification.account_id, config.member_role.name, config.member_role.external_id
+    )
+    sqs = central.client("sqs", config.region)
+    sns = central.client("sns", config.region)
+    queue_url: str | None = None
+    subscription_arn: str | None = None
+    changed: list[tuple[Any, str]] = []  # (iam client, policy arn) to delete
+    try:
+        queue_url = str(sqs.create_queue(QueueName=test_name, tags={"managed-by": "orgalerts"})["QueueUrl"])
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url, Attributes={"Policy": _queue_policy(queue_arn, engine.central.topic_arn)}
+        )
+        subscription_arn = str(
+            sns.subscribe(
+                TopicArn=engine.central.topic_arn,
+                Protocol="sqs",
+                Endpoint=queue_arn,
+                Attributes={"RawMessageDelivery": "true"},
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+        )
+        for check in result.checks:
+            try:
+                access = engine.gateway.account(
+                    check.account_id, config.member_role.name, config.member_role.external_id
+                )
+                iam = access.client("iam", MEMBER_REGION)
+                check.started = clock()
+                created = iam.create_policy(
+                    PolicyName=test_name,
+                    PolicyDocument=_harmless_policy(check.account_id, test_name),
+                    Description="orgalerts verify: harmless test change (an unattached policy), deleted right after",
+                    Tags=managed_tags(),
+                )
+                changed.append((iam, str(created["Policy"]["Arn"])))
+            except (ClientError, BotoCoreError) as exc:
+                check.status, check.error = "failed", error_text(exc)
+        _wait_for_alerts(sqs, queue_url, result, test_name, timeout, clock, sleep, poll_interval)
+    except (ClientError, BotoCoreError) as exc:
+        for check in result.checks:
+            if check.status == "not delivered":
+                check.status, check.error = "failed", error_text(exc)
+    finally:
+        _cleanup(result, sqs, sns, queue_url, subscription_arn, changed)
+    return result
+
+
+def _wait_for_alerts(
+    sqs: Any,
+    queue_url: str,
+    result: VerifyResult,
+    test_name: str,
+    timeout: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    poll_interval: float,
+) -> None:
+    pending = {c.account_id: c for c in result.checks if c.status == "not delivered"}
+    deadline = clock() + timeout
+    while pending:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        for message in messages:
+            body = str(message.get("Body", ""))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if test_name not in body or "CreatePolicy" not in body:
+                continue  # another alert (or our own DeletePolicy): not the proof we wait for
+            for account_id, check in list(pending.items()):
+                if account_id in body:
+                    check.status, check.latency_seconds, check.message = "delivered", clock() - check.started, body
+                    del pending[account_id]
+        if not pending or clock() >= deadline:
+            break
+        if not messages:
+            sleep(min(poll_interval, max(0.0, deadline - clock())))
+    for check in pending.values():
+        check.error = check.error or f"no alert within {timeout:g}s"
+
+
+def _cleanup(
+    result: VerifyResult,
+    sqs: Any,
+    sns: Any,
+    queue_url: str | None,
+    subscription_arn: str | None,
+    changed: list[tuple[Any, str]],
+) -> None:
+    steps: list[tuple[str, Callable[[], Any]]] = []
+    for iam, policy_arn in changed:
+        steps.append(
+            (f"delete test policy {policy_arn}", lambda iam=iam, arn=policy_arn: iam.delete_policy(PolicyArn=arn))
+        )
+    if subscription_arn and subscription_arn != "pending confirmation":
+        steps.append(("unsubscribe the test queue", lambda: sns.unsubscribe(SubscriptionArn=subscription_arn)))
+    if queue_url:
+        steps.append(("delete the test queue", lambda: sqs.delete_queue(QueueUrl=queue_url)))
+    for what, step in steps:
+        try:
+            step()
+        except (ClientError, BotoCoreError) as exc:
+            result.cleanup_errors.append(f"{what}: {error_text(exc)}")
