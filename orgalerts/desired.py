@@ -96,7 +96,7 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
             {
                 "pattern": canonical_json(pattern.pattern),
                 "state": pattern.state,
-                "description": f"orgalerts: forward IAM changes ({pattern.name}) to the central bus",
+                "description": "orgalerts: forward IAM-change events to the central bus",
             },
         ),
         Resource(
