@@ -18,6 +18,42 @@ from orgalerts.aws import ClientError, error_code
 from orgalerts.plan import Change
 from orgalerts.resources import Resource, managed_tags
 
+# IAM actions the writes below need, by principal (merged by `orgalerts permissions`). Tagging on
+# create and passing the forwarder role to EventBridge are separate authorisations in IAM.
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "member": (
+        "iam:CreateRole",
+        "iam:TagRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRole",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:PassRole",
+        "events:PutRule",
+        "events:TagResource",
+        "events:DeleteRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+    ),
+    "notification": (
+        "events:CreateEventBus",
+        "events:TagResource",
+        "events:DeleteEventBus",
+        "events:PutPermission",
+        "events:RemovePermission",
+        "events:PutRule",
+        "events:DeleteRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "sns:CreateTopic",
+        "sns:TagResource",
+        "sns:DeleteTopic",
+        "sns:SetTopicAttributes",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+    ),
+}
+
 # Codes AWS returns while a just-created IAM role or policy has not propagated yet. Never AccessDenied.
 EVENTUAL_CONSISTENCY_CODES = {"InvalidParameterValue", "MalformedPolicyDocument", "ValidationException"}
 

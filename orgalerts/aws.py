@@ -21,6 +21,10 @@ import botocore.config
 import botocore.exceptions
 import botocore.session
 
+# IAM actions the gateway itself needs (merged by `orgalerts permissions`). AssumeRole's resource is
+# narrowed to the member role name in permissions.py.
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"orchestrator": ("sts:GetCallerIdentity", "sts:AssumeRole")}
+
 MEMBER_REGION = "us-east-1"  # IAM (a global service) delivers its CloudTrail events to EventBridge only here
 SESSION_NAME = "orgalerts"
 

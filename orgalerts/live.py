@@ -12,6 +12,27 @@ from orgalerts.aws import ClientError, error_code
 from orgalerts.desired import CentralAddress
 from orgalerts.resources import Names, Resource, canonical_json, canonical_policy, is_managed_tags
 
+# IAM actions the reads below need, by principal (merged by `orgalerts permissions`).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "member": (
+        "iam:GetRole",
+        "iam:ListRoleTags",
+        "iam:GetRolePolicy",
+        "events:DescribeRule",
+        "events:ListTagsForResource",
+        "events:ListTargetsByRule",
+    ),
+    "notification": (
+        "events:DescribeEventBus",
+        "events:DescribeRule",
+        "events:ListTagsForResource",
+        "events:ListTargetsByRule",
+        "sns:GetTopicAttributes",
+        "sns:ListTagsForResource",
+        "sns:ListSubscriptionsByTopic",
+    ),
+}
+
 NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException", "NotFound", "NotFoundException"}
 
 

@@ -13,6 +13,19 @@ from typing import Any
 from orgalerts.config import ROOT_ID_RE, Config
 from orgalerts.errors import UsageError
 
+# IAM actions this module needs (merged by `orgalerts permissions`).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "orchestrator": (
+        "organizations:DescribeOrganization",
+        "organizations:ListRoots",
+        "organizations:ListParents",
+        "organizations:ListAccounts",
+        "organizations:ListAccountsForParent",
+        "organizations:ListOrganizationalUnitsForParent",
+        "organizations:DescribeAccount",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Account:

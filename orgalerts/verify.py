@@ -17,12 +17,29 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, error_text
 from orgalerts.engine import Engine
 from orgalerts.errors import UsageError
 from orgalerts.resources import managed_tags
+
+# IAM actions `verify` needs, by principal (merged by `orgalerts permissions`).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "member": ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy"),
+    "notification": (
+        "sqs:CreateQueue",
+        "sqs:TagQueue",
+        "sqs:GetQueueAttributes",
+        "sqs:SetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:DeleteQueue",
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+    ),
+}
 
 POLL_INTERVAL_SECONDS = 5.0
 
@@ -243,13 +260,11 @@ def _cleanup(
 ) -> None:
     steps: list[tuple[str, Callable[[], Any]]] = []
     for iam, policy_arn in changed:
-        steps.append(
-            (f"delete test policy {policy_arn}", lambda iam=iam, arn=policy_arn: iam.delete_policy(PolicyArn=arn))
-        )
+        steps.append((f"delete test policy {policy_arn}", partial(iam.delete_policy, PolicyArn=policy_arn)))
     if subscription_arn and subscription_arn != "pending confirmation":
-        steps.append(("unsubscribe the test queue", lambda: sns.unsubscribe(SubscriptionArn=subscription_arn)))
+        steps.append(("unsubscribe the test queue", partial(sns.unsubscribe, SubscriptionArn=subscription_arn)))
     if queue_url:
-        steps.append(("delete the test queue", lambda: sqs.delete_queue(QueueUrl=queue_url)))
+        steps.append(("delete the test queue", partial(sqs.delete_queue, QueueUrl=queue_url)))
     for what, step in steps:
         try:
             step()

@@ -35,7 +35,11 @@ class CallLog:
         self.calls.append(record)
 
     def writes(self, account_id: str | None = None) -> list[CallRecord]:
-        return [c for c in self.calls if c.is_write and c.operation != "AssumeRole" and (account_id is None or c.account_id == account_id)]
+        return [
+            c
+            for c in self.calls
+            if c.is_write and c.operation != "AssumeRole" and (account_id is None or c.account_id == account_id)
+        ]
 
     def for_account(self, account_id: str) -> list[CallRecord]:
         return [c for c in self.calls if c.account_id == account_id]
@@ -146,7 +150,9 @@ def call_log() -> CallLog:
     return CallLog()
 
 
-def make_engine(config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None, **kwargs: Any) -> Engine:
+def make_engine(
+    config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None, **kwargs: Any
+) -> Engine:
     gateway = gateway or Gateway(GatewaySettings(max_attempts=3))
     if call_log is not None:
         gateway.add_observer(call_log)

@@ -47,17 +47,30 @@ class ServerOrg:
                 ParentId=self.ous[parent] if parent else self.root, Name=name
             )["OrganizationalUnit"]["Id"]
         for name, ou in [("notif", "Sec"), ("a", "Work"), ("b", "Nested"), ("excluded", "Work"), ("out", "Out")]:
-            account = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]["AccountId"]
+            account = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"][
+                "AccountId"
+            ]
             orgs.move_account(AccountId=account, SourceParentId=self.root, DestinationParentId=self.ous[ou])
             self.accounts[name] = account
 
     def client(self, service: str, account: str = MANAGEMENT) -> Any:
-        base = boto3.client("sts", region_name="us-east-1", endpoint_url=self.endpoint,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        base = boto3.client(
+            "sts",
+            region_name="us-east-1",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         creds: dict[str, str] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         if account != MANAGEMENT:
-            c = base.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test")["Credentials"]
-            creds = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"], "aws_session_token": c["SessionToken"]}
+            c = base.assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+            )["Credentials"]
+            creds = {
+                "aws_access_key_id": c["AccessKeyId"],
+                "aws_secret_access_key": c["SecretAccessKey"],
+                "aws_session_token": c["SessionToken"],
+            }
         return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint, **creds)
 
     def write_config(self, path: Path) -> Path:
@@ -65,7 +78,10 @@ class ServerOrg:
             yaml.safe_dump(
                 {
                     "region": "us-east-1",
-                    "organization": {"ous": [self.ous["Sec"], self.ous["Work"]], "exclude_accounts": [self.accounts["excluded"]]},
+                    "organization": {
+                        "ous": [self.ous["Sec"], self.ous["Work"]],
+                        "exclude_accounts": [self.accounts["excluded"]],
+                    },
                     "notification": {"account_id": self.accounts["notif"], "emails": ["secops@example.com"]},
                 }
             )
@@ -73,10 +89,16 @@ class ServerOrg:
         return path
 
     def run(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="testing",
-                   AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-        return subprocess.run([sys.executable, "-m", "orgalerts", *args], capture_output=True, text=True,
-                              env=env, cwd=cwd, timeout=120)
+        env = dict(
+            os.environ,
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "orgalerts", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+        )
 
 
 def test_cli_deploy__moto_server__exit_0_then_rerun_unchanged(endpoint: str, tmp_path: Path) -> None:
@@ -119,12 +141,16 @@ def test_cli_drift__disabled_rule__exit_3_then_repair_exit_0(endpoint: str, tmp_
     drift = org.run("--config", str(config), "drift", "--json", "--markdown", str(tmp_path / "r.md"), cwd=tmp_path)
     assert drift.returncode == 3, drift.stderr
     drifted = [a for a in json.loads(drift.stdout)["accounts"] if a["status"] == "drifted"]
-    assert [(a["account_id"], a["changes"]) for a in drifted] == [(org.accounts["b"], ["rule default/orgalerts-forward: disabled"])]
+    assert [(a["account_id"], a["changes"]) for a in drifted] == [
+        (org.accounts["b"], ["rule default/orgalerts-forward: disabled"])
+    ]
     assert "disabled" in (tmp_path / "r.md").read_text()
 
     repair = org.run("--config", str(config), "drift", "--repair", "--json", cwd=tmp_path)
     assert repair.returncode == 0, repair.stderr
-    assert [a["status"] for a in json.loads(repair.stdout)["accounts"] if a["account_id"] == org.accounts["b"]] == ["repaired"]
+    assert [a["status"] for a in json.loads(repair.stdout)["accounts"] if a["account_id"] == org.accounts["b"]] == [
+        "repaired"
+    ]
     assert org.run("--config", str(config), "drift", cwd=tmp_path).returncode == 0
 
 

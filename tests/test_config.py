@@ -59,7 +59,12 @@ BAD = [
     ("unknown key in member_role", "  external_id: null", "  externalid: null", "member_role.externalid"),
     ("missing notification", "notification:\n", "notifications:\n", "notifications"),
     ("empty role name", "name: OrganizationAccountAccessRole", 'name: ""', "member_role.name"),
-    ("include list of mappings", "include_accounts: []", "include_accounts: [{a: 1}]", "organization.include_accounts[0]"),
+    (
+        "include list of mappings",
+        "include_accounts: []",
+        "include_accounts: [{a: 1}]",
+        "organization.include_accounts[0]",
+    ),
     ("emails not a list", "emails: [secops@example.com]", "emails: secops@example.com", "notification.emails"),
     ("duplicate e-mails", "emails: [secops@example.com]", "emails: [a@b.co, a@b.co]", "notification.emails"),
 ]

@@ -28,7 +28,9 @@ def _deny_assume(account_id: str) -> Any:
     return hook
 
 
-def test_deploy__fresh_org_with_nested_ous__every_in_scope_account_converges(sim_org: SimOrg, call_log: CallLog) -> None:
+def test_deploy__fresh_org_with_nested_ous__every_in_scope_account_converges(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
     result = make_engine(sim_org.config(), call_log).converge("deploy", Mode.DEPLOY)
     document = to_json(result)
 

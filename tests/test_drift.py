@@ -42,7 +42,13 @@ def test_drift__tampering_behind_our_back__exactly_those_accounts_reported_witho
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Sid": "anyone", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": bus_arn}
+                    {
+                        "Sid": "anyone",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "events:PutEvents",
+                        "Resource": bus_arn,
+                    }
                 ],
             }
         ),
@@ -62,7 +68,9 @@ def test_drift__tampering_behind_our_back__exactly_those_accounts_reported_witho
     assert drifted[disabled] == ["rule default/orgalerts-forward: disabled"]
     assert len(drifted[retargeted]) == 1 and "points elsewhere" in drifted[retargeted][0]
     assert document["central"]["status"] == "drifted"
-    assert document["central"]["changes"] == ["bus policy orgalerts-central: policy widened (foreign statements: anyone)"]
+    assert document["central"]["changes"] == [
+        "bus policy orgalerts-central: policy widened (foreign statements: anyone)"
+    ]
     assert document["orphans"] == []
 
     repaired = make_engine(sim_org.config()).converge("repair", Mode.REPAIR, orphans=True)
@@ -95,7 +103,9 @@ def test_drift__orphan_outside_scope__reported_and_removed_only_with_flag(sim_or
     _deploy(sim_org)
     leaver = sim_org.accounts["shared"]
     orgs = sim_org.client("organizations")
-    orgs.move_account(AccountId=leaver, SourceParentId=sim_org.ous["Workloads"], DestinationParentId=sim_org.ous["Outside"])
+    orgs.move_account(
+        AccountId=leaver, SourceParentId=sim_org.ous["Workloads"], DestinationParentId=sim_org.ous["Outside"]
+    )
 
     drift = make_engine(sim_org.config()).converge("drift", Mode.DRIFT, orphans=True)
     assert exit_code(drift) == 3

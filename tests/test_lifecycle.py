@@ -14,7 +14,10 @@ from orgalerts.lifecycle import check_onboard
 from orgalerts.report import exit_code, to_json
 
 TRUST = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
 )
 
 
@@ -35,7 +38,9 @@ def _assert_user_resources(sim_org: SimOrg, account: str) -> None:
     assert any(t.endswith(":team-topic") for t in topics)
 
 
-def test_onboard__new_account_in_nested_ou__deployed_and_no_other_member_called(sim_org: SimOrg, call_log: CallLog) -> None:
+def test_onboard__new_account_in_nested_ou__deployed_and_no_other_member_called(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
     _deploy(sim_org)
     newcomer = sim_org.add_account("newcomer", "Deep")
     engine = make_engine(sim_org.config(), call_log)
@@ -83,7 +88,11 @@ def test_offboard__removes_that_accounts_managed_resources_only(sim_org: SimOrg)
     assert exit_code(result) == 0
     assert [(a.account_id, a.status) for a in result.accounts] == [(leaver, "removed")]
     assert sim_org.client("events", leaver).list_rules(NamePrefix="orgalerts-")["Rules"] == []
-    assert [r["RoleName"] for r in sim_org.client("iam", leaver).list_roles()["Roles"] if r["RoleName"].startswith("orgalerts")] == []
+    assert [
+        r["RoleName"]
+        for r in sim_org.client("iam", leaver).list_roles()["Roles"]
+        if r["RoleName"].startswith("orgalerts")
+    ] == []
     _assert_user_resources(sim_org, leaver)
     sim_org.client("events", sim_org.accounts["prod2"]).describe_rule(Name="orgalerts-forward")
 
@@ -94,7 +103,9 @@ def test_teardown__removes_everything_managed_keeps_user_resources_and_is_idempo
     for account in (member, notification):
         _user_resources(sim_org, account)
     # A same-named but unmanaged rule in an out-of-scope account must survive too.
-    sim_org.client("events", sim_org.accounts["outside"]).put_rule(Name="orgalerts-forward", EventPattern='{"source":["x"]}')
+    sim_org.client("events", sim_org.accounts["outside"]).put_rule(
+        Name="orgalerts-forward", EventPattern='{"source":["x"]}'
+    )
 
     first = make_engine(sim_org.config()).remove("teardown", None)
     assert exit_code(first) == 0
@@ -111,7 +122,10 @@ def test_teardown__removes_everything_managed_keeps_user_resources_and_is_idempo
     assert sim_org.client("sns", notification).list_subscriptions()["Subscriptions"] == []
     for account in (member, notification):
         _assert_user_resources(sim_org, account)
-    assert sim_org.client("events", sim_org.accounts["outside"]).describe_rule(Name="orgalerts-forward")["EventPattern"] == '{"source":["x"]}'
+    assert (
+        sim_org.client("events", sim_org.accounts["outside"]).describe_rule(Name="orgalerts-forward")["EventPattern"]
+        == '{"source":["x"]}'
+    )
 
     second = make_engine(sim_org.config()).remove("teardown", None)
     assert exit_code(second) == 0

@@ -27,7 +27,10 @@ def _base_event() -> dict[str, Any]:
 def _assumed_role() -> dict[str, Any]:
     event = copy.deepcopy(_base_event())
     event["detail"]["eventName"] = "AttachRolePolicy"
-    event["detail"]["requestParameters"] = {"roleName": "app", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    event["detail"]["requestParameters"] = {
+        "roleName": "app",
+        "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess",
+    }
     event["detail"]["userIdentity"] = {
         "type": "AssumedRole",
         "arn": "arn:aws:sts::123456789012:assumed-role/ci-deploy/gh-run-42",
@@ -55,7 +58,10 @@ def _aws_service() -> dict[str, Any]:
 
 CASES = {
     "iam user": (_base_event, ["CreateUser", "arn:aws:iam::123456789012:user/Alice", "IAMUser", '"userName":"Bob"']),
-    "assumed role": (_assumed_role, ["AttachRolePolicy", "assumed-role/ci-deploy/gh-run-42", "role/ci-deploy", "AdministratorAccess"]),
+    "assumed role": (
+        _assumed_role,
+        ["AttachRolePolicy", "assumed-role/ci-deploy/gh-run-42", "role/ci-deploy", "AdministratorAccess"],
+    ),
     "root": (_root, ["CreateAccessKey", "arn:aws:iam::123456789012:root", "Root", "AccessDenied", "denied by SCP"]),
     "aws service": (_aws_service, ["CreateServiceLinkedRole", "AWSService", "autoscaling.amazonaws.com"]),
 }
