@@ -52,7 +52,7 @@ sandbox-stop: $(STAMP)
 	$(BIN)/orgalerts --config $(CONFIG) sandbox --stop
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check orgalerts tests bench

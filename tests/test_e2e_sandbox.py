@@ -1,0 +1,210 @@
+"""End to end on the sandbox: deploy with the shipped config, then IAM calls become (or do not become)
+alerts on a queue subscribed to the topic; `verify` proves delivery and always cleans up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import tenacity
+
+from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.config import Config, load_config
+from orgalerts.engine import Engine, Mode
+from orgalerts.report import exit_code
+from orgalerts.sandbox import Sandbox, parse_sandbox_spec
+from orgalerts.verify import run_verify
+
+CONFIG_PATH = Path(__file__).parent.parent / "config" / "accounts.yaml"
+MEMBER = "333333333301"  # payments-prod, nested OU
+EXCLUDED = "333333333399"  # break-glass
+NOTIFICATION = "222222222222"
+
+
+@dataclass
+class Deployed:
+    sandbox: Sandbox
+    config: Config
+    engine: Engine
+
+    def client(self, service: str, account: str | None = None) -> Any:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        if account is None:
+            return session.client(service, endpoint_url=self.sandbox.endpoint_url)
+        creds = session.client("sts", endpoint_url=self.sandbox.endpoint_url).assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="alice"
+        )["Credentials"]
+        return boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=self.sandbox.endpoint_url,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    def subscribe_queue(self, name: str = "e2e-listener") -> tuple[Any, str]:
+        sqs = self.client("sqs", NOTIFICATION)
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns", NOTIFICATION).subscribe(
+            TopicArn=self.engine.central.topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return sqs, url
+
+    @staticmethod
+    def drain(sqs: Any, url: str) -> list[str]:
+        bodies: list[str] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def deployed() -> Iterator[Deployed]:
+    config = load_config(CONFIG_PATH)
+    assert config.sandbox is not None
+    with Sandbox(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH))) as sandbox:
+        gateway = Gateway(
+            GatewaySettings(endpoint_url=sandbox.endpoint_url, access_key_id="testing", secret_access_key="testing")
+        )
+        engine = Engine(config, gateway, retry_wait=tenacity.wait_none())
+        assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
+        yield Deployed(sandbox, config, engine)
+
+
+def test_e2e__iam_write_in_member__exactly_one_alert_naming_account_and_action(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+
+    deployed.client("iam", MEMBER).create_user(UserName="mallory")
+
+    (alert,) = deployed.drain(sqs, url)
+    assert alert.startswith(f"[orgalerts] IAM change in account {MEMBER}: CreateUser")
+    assert f"arn:aws:sts::{MEMBER}:assumed-role/OrganizationAccountAccessRole/alice" in alert
+    assert '"userName":"mallory"' in alert
+
+
+def test_e2e__read_only_call__no_alert(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    iam = deployed.client("iam", MEMBER)
+    iam.create_user(UserName="bob")
+    deployed.drain(sqs, url)
+
+    iam.get_user(UserName="bob")
+    iam.list_roles()
+
+    assert deployed.drain(sqs, url) == []
+
+
+def test_e2e__excluded_account__no_alert(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+
+    deployed.client("iam", EXCLUDED).create_user(UserName="eve")
+
+    assert deployed.drain(sqs, url) == []
+
+
+def test_e2e__tag_role_and_attach_role_policy__one_readable_alert_each(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    iam = deployed.client("iam", MEMBER)
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    admin = iam.create_policy(
+        PolicyName="TeamAdmin",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )["Policy"]["Arn"]
+    deployed.drain(sqs, url)
+
+    iam.tag_role(RoleName="app", Tags=[{"Key": "access-tier", "Value": "admin"}])
+    iam.attach_role_policy(RoleName="app", PolicyArn=admin)
+
+    alerts = deployed.drain(sqs, url)
+    assert [a.splitlines()[0] for a in alerts] == [
+        f"[orgalerts] IAM change in account {MEMBER}: TagRole",
+        f"[orgalerts] IAM change in account {MEMBER}: AttachRolePolicy",
+    ]
+    assert '"roleName":"app"' in alerts[1] and "TeamAdmin" in alerts[1]
+
+
+class FakeClock:
+    """Time that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.001)
+
+
+def _leftovers(deployed: Deployed, account: str) -> dict[str, list[str]]:
+    sqs = deployed.client("sqs", NOTIFICATION)
+    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(TopicArn=deployed.engine.central.topic_arn)
+    policies = deployed.client("iam", account).list_policies(Scope="Local")["Policies"]
+    return {
+        "queues": [q for q in sqs.list_queues().get("QueueUrls", []) if "verify" in q],
+        "subscriptions": [s["Endpoint"] for s in subs["Subscriptions"] if s["Protocol"] == "sqs"],
+        "policies": [p["PolicyName"] for p in policies if "verify" in p["PolicyName"]],
+    }
+
+
+def test_verify__deployed_sandbox__delivered_with_latency_and_cleaned_up(deployed: Deployed) -> None:
+    clock = FakeClock()
+    result = run_verify(deployed.engine, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
+
+    assert result.ok
+    (check,) = result.checks
+    assert (check.account_id, check.status) == (MEMBER, "delivered")
+    assert check.latency_seconds is not None and check.message is not None and "CreatePolicy" in check.message
+    assert _leftovers(deployed, MEMBER) == {"queues": [], "subscriptions": [], "policies": []}
+
+
+def test_verify__bus_policy_removed__not_delivered_exit_1_names_account_and_cleans_up(deployed: Deployed) -> None:
+    deployed.client("events", NOTIFICATION).remove_permission(
+        EventBusName="orgalerts-central", RemoveAllPermissions=True
+    )
+    clock = FakeClock()
+
+    result = run_verify(deployed.engine, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
+
+    assert not result.ok
+    assert result.to_json()["accounts"] == [
+        {
+            "account_id": MEMBER,
+            "status": "not delivered",
+            "latency_seconds": None,
+            "error": "no alert within 30s",
+            "message": None,
+        }
+    ]
+    assert clock.now >= 1030.0 and sum(clock.sleeps) <= 30.0  # bounded wait, on the injected clock
+    assert _leftovers(deployed, MEMBER) == {"queues": [], "subscriptions": [], "policies": []}
+
+
+def test_verify__default_choice__an_ordinary_member_not_the_notification_account(deployed: Deployed) -> None:
+    clock = FakeClock()
+    result = run_verify(deployed.engine, accounts=None, count=2, timeout=5, clock=clock, sleep=clock.sleep)
+    assert result.ok
+    assert len(result.checks) == 2
+    assert NOTIFICATION not in [c.account_id for c in result.checks]
