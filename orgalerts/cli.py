@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
+    sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
     sandbox = sub.add_parser(
         "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
     )
@@ -218,6 +219,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
     if args.command == "sandbox":
         return cmd_sandbox(args, config)
+    if args.command == "permissions":
+        from orgalerts.permissions import render
+
+        sys.stdout.write(render(config) + "\n")
+        return 0
     with environment(config) as settings:
         engine = Engine(config, Gateway(settings), workers=workers)
         return ENGINE_COMMANDS[args.command](args, engine)
