@@ -16,7 +16,7 @@ import tenacity
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.plan import Change
-from orgalerts.resources import Resource, managed_tags
+from orgalerts.resources import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, Resource, managed_tags
 
 # IAM actions the writes below need, by principal (merged by `orgalerts permissions`). Tagging on
 # create and passing the forwarder role to EventBridge are separate authorisations in IAM.
@@ -34,8 +34,16 @@ REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
         "events:DeleteRule",
         "events:PutTargets",
         "events:RemoveTargets",
+        "sqs:CreateQueue",
+        "sqs:TagQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:DeleteQueue",
     ),
     "notification": (
+        "sqs:CreateQueue",
+        "sqs:TagQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:DeleteQueue",
         "events:CreateEventBus",
         "events:TagResource",
         "events:DeleteEventBus",
@@ -81,6 +89,7 @@ class Clients:
     iam: Any = None
     events: Any = None
     sns: Any = None
+    sqs: Any = None
 
 
 class Applier:
@@ -167,6 +176,10 @@ class Applier:
             target["RoleArn"] = r.props["role_arn"]
         if r.props.get("input_transformer"):
             target["InputTransformer"] = json.loads(r.props["input_transformer"])
+        if r.props.get("dlq_arn"):
+            target["DeadLetterConfig"] = {"Arn": r.props["dlq_arn"]}
+        if r.props.get("retry"):
+            target["RetryPolicy"] = json.loads(r.props["retry"])
         result = self.clients.events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
         if result.get("FailedEntryCount"):
             entry = result.get("FailedEntries", [{}])[0]
@@ -180,6 +193,24 @@ class Applier:
         if result.get("FailedEntryCount"):
             entry = result.get("FailedEntries", [{}])[0]
             raise PartialFailure(str(entry.get("ErrorCode", "RemoveTargetsFailed")), str(entry.get("ErrorMessage", "")))
+
+    # --- dead-letter queues ---------------------------------------------------------------------
+    def _create_queue(self, r: Resource, _: Change) -> None:
+        self.clients.sqs.create_queue(
+            QueueName=r.name,
+            Attributes={"Policy": r.props["policy"], "MessageRetentionPeriod": r.props["retention"]},
+            tags={MANAGED_TAG_KEY: MANAGED_TAG_VALUE},
+        )
+
+    def _update_queue(self, r: Resource, change: Change) -> None:
+        assert change.live is not None
+        self.clients.sqs.set_queue_attributes(
+            QueueUrl=change.live.arn,
+            Attributes={"Policy": r.props["policy"], "MessageRetentionPeriod": r.props["retention"]},
+        )
+
+    def _delete_queue(self, r: Resource, _: Change) -> None:
+        self.clients.sqs.delete_queue(QueueUrl=r.arn)
 
     # --- central bus ---------------------------------------------------------------------------
     def _create_bus(self, r: Resource, _: Change) -> None:

@@ -17,7 +17,8 @@ import yaml
 
 from orgalerts.aws import known_regions
 from orgalerts.errors import ConfigError
-from orgalerts.patterns import PATTERN_NAMES
+from orgalerts.patterns import MAX_PATTERN_CHARS, PATTERN_NAMES, alert_pattern, constrains_event_name
+from orgalerts.patterns import to_json as pattern_json
 
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
 OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
@@ -25,6 +26,8 @@ ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$")
+PRINCIPAL_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam|sts|\*)::[0-9*]{1,12}:[A-Za-z0-9+=,.@_/*-]+$")
+EVENT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}$")
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
 # A config file is a few kilobytes; refusing huge files keeps a mistake (or a hostile file) cheap.
@@ -61,9 +64,13 @@ class NotificationConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """What is alerted on."""
+    """What is alerted on, what is left out, and what protects the alerting itself."""
 
     pattern: str
+    exclude_principals: tuple[str, ...] = ()
+    exclude_events: tuple[str, ...] = ()
+    tamper_alerts: bool = True
+    dead_letter_queues: bool = True
 
 
 @dataclass(frozen=True)
@@ -184,11 +191,41 @@ def validate_config(raw: object, source: str) -> Config:
     notification = NotificationConfig(account_id=notif_account, emails=emails)
 
     alerts_raw = v.mapping(top.get("alerts", {}), "alerts")
-    v.only_keys(alerts_raw, "alerts", required=set(), optional={"pattern"})
+    v.only_keys(
+        alerts_raw,
+        "alerts",
+        required=set(),
+        optional={"pattern", "exclude_principals", "exclude_events", "tamper_alerts", "dead_letter_queues"},
+    )
     pattern = v.string(alerts_raw.get("pattern", "iam-changes"), "alerts.pattern")
     if pattern not in PATTERN_NAMES:
         raise ConfigError(source, "alerts.pattern", f"one of {', '.join(PATTERN_NAMES)}, found {pattern!r}")
-    alerts = AlertsConfig(pattern=pattern)
+    exclude_principals = v.string_list(
+        alerts_raw.get("exclude_principals", []), "alerts.exclude_principals", _principal_pattern(source), True
+    )
+    exclude_events = v.string_list(
+        alerts_raw.get("exclude_events", []), "alerts.exclude_events", _event_name(source), True
+    )
+    if exclude_events and constrains_event_name(pattern):
+        raise ConfigError(
+            source,
+            "alerts.exclude_events",
+            f"an empty list with pattern {pattern} (it selects by event name already); use iam-changes or all-iam",
+        )
+    alerts = AlertsConfig(
+        pattern=pattern,
+        exclude_principals=exclude_principals,
+        exclude_events=exclude_events,
+        tamper_alerts=v.boolean(alerts_raw.get("tamper_alerts", True), "alerts.tamper_alerts"),
+        dead_letter_queues=v.boolean(alerts_raw.get("dead_letter_queues", True), "alerts.dead_letter_queues"),
+    )
+    size = len(
+        pattern_json(alert_pattern(pattern, exclude_principals=exclude_principals, exclude_events=exclude_events))
+    )
+    if size > MAX_PATTERN_CHARS - 600:  # room for the tamper-watch branches added to the member rule
+        raise ConfigError(
+            source, "alerts.exclude_principals", f"fewer exclusions: the event pattern would be {size} characters"
+        )
 
     prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
     if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
@@ -237,6 +274,11 @@ class _Validator:
         for name in sorted(required):
             if name not in value:
                 raise ConfigError(self.source, f"{prefix}{name}", "this key is required")
+
+    def boolean(self, value: object, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise ConfigError(self.source, key, f"true or false, found {_kind(value)}")
+        return value
 
     def string(self, value: object, key: str) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -299,6 +341,31 @@ def _ou_or_root(source: str) -> Callable[[object, str], str]:
     def check(value: object, key: str) -> str:
         if not isinstance(value, str) or not (OU_ID_RE.match(value) or ROOT_ID_RE.match(value)):
             raise ConfigError(source, key, f"an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx), found {_kind(value)}")
+        return value
+
+    return check
+
+
+def _principal_pattern(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or len(value) > 256 or not PRINCIPAL_RE.match(value):
+            raise ConfigError(
+                source,
+                key,
+                "an IAM or STS ARN pattern with * wildcards such as arn:aws:sts::*:assumed-role/ci-deploy/*, "
+                f"found {_kind(value)}",
+            )
+        return value
+
+    return check
+
+
+def _event_name(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or not EVENT_NAME_RE.match(value):
+            raise ConfigError(
+                source, key, f"an API operation name such as CreateServiceLinkedRole, found {_kind(value)}"
+            )
         return value
 
     return check

@@ -7,12 +7,12 @@ subscriptions. No AWS calls, so `plan`, `drift` and `deploy` share it and tests 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from orgalerts import patterns
 from orgalerts.aws import MEMBER_REGION
 from orgalerts.config import Config
-from orgalerts.messages import alert_input_transformer
+from orgalerts.messages import alert_input_transformer, tamper_input_transformer
 from orgalerts.org import Scope
 from orgalerts.patterns import get_pattern
 from orgalerts.resources import Names, Resource, canonical_json, canonical_policy
@@ -77,34 +77,127 @@ def forwarder_permissions_policy(bus_arn: str) -> str:
     )
 
 
+def _rule_arn(region: str, account_id: str, bus: str, rule: str) -> str:
+    path = rule if bus == "default" else f"{bus}/{rule}"
+    return f"arn:{PARTITION}:events:{region}:{account_id}:rule/{path}"
+
+
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
+    """Only EventBridge, and only for orgalerts' own rules, may put dead letters in the queue."""
+    return canonical_policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OrgAlertsDeadLetters",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
+                }
+            ],
+        }
+    )
+
+
+def _queue(name: str, region: str, account_id: str, rule_arns: list[str]) -> Resource:
+    arn = f"arn:{PARTITION}:sqs:{region}:{account_id}:{name}"
+    # 14 days, the maximum: undelivered alerts must outlive a long weekend and a slow repair.
+    return Resource("queue", name, {"policy": queue_policy(arn, rule_arns), "retention": DLQ_RETENTION_SECONDS})
+
+
+DLQ_RETENTION_SECONDS = "1209600"
+# EventBridge's own maximums, stated explicitly so drift sees it if someone lowers them.
+RETRY_POLICY = canonical_json({"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185})
+
+
+def _target(key: str, arn: str, *, role_arn: str = "", transformer: str = "", dlq_arn: str = "") -> Resource:
+    return Resource(
+        "target",
+        key,
+        {
+            "arn": arn,
+            "role_arn": role_arn,
+            "input_transformer": transformer,
+            "dlq_arn": dlq_arn,
+            "retry": RETRY_POLICY if dlq_arn else "",
+        },
+    )
+
+
+def member_pattern(config: Config) -> dict[str, object]:
+    """The forwarding rule: the configured alert pattern, plus calls that tamper with the watchdog."""
+    names = Names(config.resource_prefix)
+    alerts = config.alerts
+    base = patterns.alert_pattern(
+        alerts.pattern, exclude_principals=alerts.exclude_principals, exclude_events=alerts.exclude_events
+    )
+    if not alerts.tamper_alerts:
+        return base
+    return {"$or": [base, *patterns.watch_branches(names.watchdog_rule, names.watchdog_role)]}
+
+
+def watchdog_pattern(config: Config) -> dict[str, object]:
+    """The watchdog rule: calls that tamper with the forwarding rule or its role, and CloudTrail logging.
+
+    Two rules with two roles watch each other: no single change (disabling or deleting one rule,
+    retargeting it, weakening one role) silences the account unnoticed.
+    """
+    names = Names(config.resource_prefix)
+    return {"$or": [*patterns.watch_branches(names.member_rule, names.forwarder_role), patterns.trail_branch()]}
+
+
 def member_resources(config: Config, account_id: str) -> list[Resource]:
     """The forwarding resources of one member account (all in us-east-1)."""
     central = central_address(config)
     names = central.names
-    pattern = get_pattern(config.alerts.pattern)
-    role_arn = f"arn:{PARTITION}:iam::{account_id}:role/{names.forwarder_role}"
-    return [
-        Resource("role", names.forwarder_role, {"trust": forwarder_trust_policy(account_id)}),
-        Resource(
-            "role-policy",
-            f"{names.forwarder_role}/{names.forwarder_policy}",
-            {"document": forwarder_permissions_policy(central.bus_arn)},
-        ),
-        Resource(
-            "rule",
-            f"default/{names.member_rule}",
-            {
-                "pattern": canonical_json(pattern.pattern),
-                "state": pattern.state,
-                "description": "orgalerts: forward IAM-change events to the central bus",
-            },
-        ),
-        Resource(
-            "target",
-            f"default/{names.member_rule}/{names.member_target_id}",
-            {"arn": central.bus_arn, "role_arn": role_arn, "input_transformer": ""},
-        ),
-    ]
+    alerts = config.alerts
+    state = get_pattern(alerts.pattern).state
+    region = MEMBER_REGION
+    forward_arn = _rule_arn(region, account_id, "default", names.member_rule)
+    watchdog_arn = _rule_arn(region, account_id, "default", names.watchdog_rule)
+    dlq_arn = f"arn:{PARTITION}:sqs:{region}:{account_id}:{names.member_dlq}" if alerts.dead_letter_queues else ""
+
+    def forwarder(
+        role: str, rule: str, pattern: dict[str, object], rule_state: str, description: str
+    ) -> list[Resource]:
+        role_arn = f"arn:{PARTITION}:iam::{account_id}:role/{role}"
+        return [
+            Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
+            Resource(
+                "role-policy",
+                f"{role}/{names.forwarder_policy}",
+                {"document": forwarder_permissions_policy(central.bus_arn)},
+            ),
+            Resource(
+                "rule",
+                f"default/{rule}",
+                {"pattern": canonical_json(pattern), "state": rule_state, "description": description},
+            ),
+            _target(f"default/{rule}/{names.member_target_id}", central.bus_arn, role_arn=role_arn, dlq_arn=dlq_arn),
+        ]
+
+    resources: list[Resource] = []
+    if alerts.dead_letter_queues:
+        rule_arns = [forward_arn] + ([watchdog_arn] if alerts.tamper_alerts else [])
+        resources.append(_queue(names.member_dlq, region, account_id, rule_arns))
+    resources += forwarder(
+        names.forwarder_role,
+        names.member_rule,
+        member_pattern(config),
+        state,
+        "orgalerts: forward IAM-change events to the central bus",
+    )
+    if alerts.tamper_alerts:
+        resources += forwarder(
+            names.watchdog_role,
+            names.watchdog_rule,
+            watchdog_pattern(config),
+            patterns.STATE_ENABLED,
+            "orgalerts: report changes to the forwarding rule, its role and CloudTrail logging",
+        )
+    return resources
 
 
 def bus_policy(config: Config, scope: Scope) -> str:
@@ -140,8 +233,19 @@ def bus_policy(config: Config, scope: Scope) -> str:
     return canonical_policy({"Version": "2012-10-17", "Statement": statements})
 
 
+def central_rule_arns(config: Config) -> list[str]:
+    """Every rule that may publish to the topic or dead-letter into the central queue."""
+    central = central_address(config)
+    names = central.names
+    arns = [central.rule_arn]
+    if config.alerts.tamper_alerts:
+        arns.append(_rule_arn(central.region, central.account_id, names.central_bus, names.tamper_rule))
+        arns.append(_rule_arn(central.region, central.account_id, "default", names.central_watch_rule))
+    return sorted(arns)
+
+
 def topic_policy(config: Config) -> str:
-    """Only EventBridge may publish, and only for the central alert rule."""
+    """Only EventBridge may publish, and only for orgalerts' central rules."""
     central = central_address(config)
     return canonical_policy(
         {
@@ -153,7 +257,7 @@ def topic_policy(config: Config) -> str:
                     "Principal": {"Service": "events.amazonaws.com"},
                     "Action": "sns:Publish",
                     "Resource": central.topic_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": central.rule_arn}},
+                    "Condition": {"ArnEquals": {"aws:SourceArn": central_rule_arns(config)}},
                 }
             ],
         }
@@ -164,8 +268,14 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
     """The notification account's resources (in `config.region`)."""
     central = central_address(config)
     names = central.names
-    pattern = get_pattern(config.alerts.pattern)
+    alerts = config.alerts
     bus = names.central_bus
+    dlq_arn = (
+        f"arn:{PARTITION}:sqs:{central.region}:{central.account_id}:{names.central_dlq}"
+        if alerts.dead_letter_queues
+        else ""
+    )
+    alert_transformer = canonical_json(alert_input_transformer())
     resources = [
         Resource("bus", bus),
         Resource("bus-policy", bus, {"document": bus_policy(config, scope)}),
@@ -176,32 +286,66 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
         Resource("subscription", f"{names.topic}/email/{email}", {"protocol": "email", "endpoint": email})
         for email in config.notification.emails
     ]
+    if alerts.dead_letter_queues:
+        resources.append(_queue(names.central_dlq, central.region, central.account_id, central_rule_arns(config)))
+    alert = patterns.alert_pattern(
+        alerts.pattern,
+        exclude_principals=alerts.exclude_principals,
+        exclude_events=alerts.exclude_events,
+        # With tamper alerts on, calls on orgalerts' own roles get one TAMPER message, not two.
+        skip_roles_with_prefix=names.prefix if alerts.tamper_alerts else None,
+    )
     resources += [
         Resource(
             "rule",
             f"{bus}/{names.central_rule}",
             {
-                "pattern": canonical_json(pattern.pattern),
-                "state": pattern.state,
+                "pattern": canonical_json(alert),
+                "state": get_pattern(alerts.pattern).state,
                 "description": "orgalerts: format IAM-change events from member accounts and send them to the topic",
             },
         ),
-        Resource(
-            "target",
+        _target(
             f"{bus}/{names.central_rule}/{names.central_target_id}",
-            {
-                "arn": central.topic_arn,
-                "role_arn": "",
-                "input_transformer": canonical_json(alert_input_transformer()),
-            },
+            central.topic_arn,
+            transformer=alert_transformer,
+            dlq_arn=dlq_arn,
         ),
     ]
+    if alerts.tamper_alerts:
+        tamper_transformer = canonical_json(tamper_input_transformer())
+        prefix_filter = {"prefix": names.prefix}
+        tamper = {"$or": [*patterns.watch_branches(prefix_filter, prefix_filter), patterns.trail_branch()]}
+        resources += [
+            Resource(
+                "rule",
+                f"{bus}/{names.tamper_rule}",
+                {
+                    "pattern": canonical_json(tamper),
+                    "state": patterns.STATE_ENABLED,
+                    "description": "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
+                },
+            ),
+            _target(
+                f"{bus}/{names.tamper_rule}/{names.central_target_id}",
+                central.topic_arn,
+                transformer=tamper_transformer,
+                dlq_arn=dlq_arn,
+            ),
+            Resource(
+                "rule",
+                f"default/{names.central_watch_rule}",
+                {
+                    "pattern": canonical_json(patterns.central_watch_pattern(bus, central.topic_arn)),
+                    "state": patterns.STATE_ENABLED,
+                    "description": "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
+                },
+            ),
+            _target(
+                f"default/{names.central_watch_rule}/{names.central_target_id}",
+                central.topic_arn,
+                transformer=tamper_transformer,
+                dlq_arn=dlq_arn,
+            ),
+        ]
     return resources
-
-
-def member_region() -> str:
-    return MEMBER_REGION
-
-
-def describe(resources: list[Resource]) -> str:
-    return json.dumps([{"kind": r.kind, "name": r.name, "props": r.props} for r in resources], indent=2)

@@ -166,11 +166,12 @@ class Engine:
             access = self.gateway.account(account_id, self.config.member_role.name, self.config.member_role.external_id)
             events = access.client("events", self.central.region)
             sns = access.client("sns", self.central.region)
-            live = read_central(events, sns, self.central)
+            sqs = access.client("sqs", self.central.region)
+            live = read_central(events, sns, sqs, self.central)
             desired = [] if mode is Mode.REMOVE else central_resources(self.config, scope)
             plan = diff(desired, live)
             result.notes += _subscription_notes(live, desired)
-            self._finish(result, plan, mode, lambda: Clients(events=events, sns=sns), live)
+            self._finish(result, plan, mode, lambda: Clients(events=events, sns=sns, sqs=sqs), live)
         except UNIT_ERRORS as exc:
             result.status, result.error = "failed", error_text(exc)
         return result
@@ -229,7 +230,8 @@ class Engine:
                 raise
             iam = access.client("iam", MEMBER_REGION)
             events = access.client("events", MEMBER_REGION)
-            live = read_member(iam, events, self.names)
+            sqs = access.client("sqs", MEMBER_REGION)
+            live = read_member(iam, events, sqs, self.names)
             if orphan_check:
                 desired: list[Resource] = []
             else:
@@ -245,7 +247,7 @@ class Engine:
                     f"orphan: account is out of scope but still has {c.text.split(' ', 1)[1]}" for c in plan.changes
                 ]
                 return result
-            self._finish(result, plan, mode, lambda: Clients(iam=iam, events=events), live)
+            self._finish(result, plan, mode, lambda: Clients(iam=iam, events=events, sqs=sqs), live)
         except UNIT_ERRORS as exc:
             result.status, result.error = "failed", error_text(exc)
         except Exception as exc:  # a bug must not stop the other accounts either; it is reported
@@ -261,10 +263,13 @@ class Engine:
             result.status = "failed"
             result.error = "; ".join(c.message for c in plan.conflicts)
             return
+        waiting = [note for r in live if r.kind == "queue" and r.managed for note in r.notes]
         if mode is Mode.DRIFT:
-            result.status = "drifted" if plan.changes else "unchanged"
-            result.changes = [c.finding for c in plan.changes]
+            findings = [c.finding for c in plan.changes] + waiting
+            result.status = "drifted" if findings else "unchanged"
+            result.changes = findings
             return
+        result.notes += waiting
         if mode is Mode.PLAN:
             result.status = plan.status
             result.changes = [c.text for c in plan.changes]

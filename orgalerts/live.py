@@ -21,8 +21,14 @@ REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
         "events:DescribeRule",
         "events:ListTagsForResource",
         "events:ListTargetsByRule",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
     ),
     "notification": (
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
         "events:DescribeEventBus",
         "events:DescribeRule",
         "events:ListTagsForResource",
@@ -94,16 +100,51 @@ def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
                         "arn": str(target.get("Arn", "")),
                         "role_arn": str(target.get("RoleArn", "")),
                         "input_transformer": canonical_json(transformer) if transformer else "",
+                        "dlq_arn": str((target.get("DeadLetterConfig") or {}).get("Arn", "")),
+                        "retry": canonical_json(target["RetryPolicy"]) if target.get("RetryPolicy") else "",
                     },
                 )
             )
     return found
 
 
-def read_member(iam: Any, events: Any, names: Names) -> list[Resource]:
-    """A member account's forwarding resources (us-east-1)."""
-    return read_role(iam, names.forwarder_role, names.forwarder_policy) + read_rule(
-        events, "default", names.member_rule
+QUEUE_MISSING = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def read_queue(sqs: Any, name: str) -> list[Resource]:
+    """A dead-letter queue; undelivered events waiting in it are noted (drift reports them)."""
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) in QUEUE_MISSING:
+            return []
+        raise
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+    managed = is_managed_tags(tags)
+    waiting = int(attributes.get("ApproximateNumberOfMessages", "0")) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+    )
+    props = {
+        "policy": canonical_policy(attributes["Policy"]) if attributes.get("Policy") else "",
+        "retention": str(attributes.get("MessageRetentionPeriod", "")),
+    }
+    notes = (
+        (f"{waiting} undelivered events waiting in dead-letter queue {name} (re-send: orgalerts redrive)",)
+        if waiting
+        else ()
+    )
+    return [Resource("queue", name, props, managed, notes=notes, arn=str(url))]
+
+
+def read_member(iam: Any, events: Any, sqs: Any, names: Names) -> list[Resource]:
+    """A member account's forwarding resources (us-east-1): forwarder and watchdog, and the DLQ."""
+    return (
+        read_queue(sqs, names.member_dlq)
+        + read_role(iam, names.forwarder_role, names.forwarder_policy)
+        + read_rule(events, "default", names.member_rule)
+        + read_role(iam, names.watchdog_role, names.forwarder_policy)
+        + read_rule(events, "default", names.watchdog_rule)
     )
 
 
@@ -156,11 +197,14 @@ def read_topic(sns: Any, topic_arn: str, topic_name: str) -> list[Resource]:
     return found
 
 
-def read_central(events: Any, sns: Any, central: CentralAddress) -> list[Resource]:
+def read_central(events: Any, sns: Any, sqs: Any, central: CentralAddress) -> list[Resource]:
     """The notification account's resources (in the configured region)."""
     names = central.names
     found = read_bus(events, names.central_bus)
     if any(r.kind == "bus" and r.managed for r in found):
         found += read_rule(events, names.central_bus, names.central_rule)
+        found += read_rule(events, names.central_bus, names.tamper_rule)
+    found += read_rule(events, "default", names.central_watch_rule)
     found += read_topic(sns, central.topic_arn, names.topic)
+    found += read_queue(sqs, names.central_dlq)
     return found

@@ -52,8 +52,42 @@ TEMPLATE = "\n".join(
 )
 
 
+TAMPER_TEMPLATE = "\n".join(
+    [
+        "[orgalerts] TAMPER ALERT in account <account>: <action> changed orgalerts' own alerting",
+        "",
+        "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
+        "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
+        "",
+        "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
+        "What:   <action> on <service>",
+        "        parameters: <parameters>",
+        "Where:  account <account>, region <region>",
+        "When:   <time>",
+        "From:   <sourceIp> (<userAgent>)",
+        "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
+        "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
+        "",
+        "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
+    ]
+)
+
+
 def alert_input_transformer() -> dict[str, Any]:
     return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TEMPLATE}
+
+
+def tamper_input_transformer() -> dict[str, Any]:
+    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TAMPER_TEMPLATE}
+
+
+def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
+    """Whether a (re-sent) event is about orgalerts' own resources or CloudTrail, as the tamper rules decide."""
+    source = event.get("source")
+    params = (event.get("detail") or {}).get("requestParameters") or {}
+    if source in ("aws.events", "aws.cloudtrail", "aws.sns"):
+        return True
+    return str(params.get("roleName", "")).startswith(prefix)
 
 
 def _lookup(event: dict[str, Any], path: str) -> Any:

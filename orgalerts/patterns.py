@@ -98,3 +98,106 @@ PATTERN_NAMES: tuple[str, ...] = tuple(PATTERNS)
 
 def get_pattern(name: str) -> AlertPattern:
     return PATTERNS[name]
+
+
+def constrains_event_name(name: str) -> bool:
+    """True for patterns that select by eventName (exclusions by event name cannot be combined with them)."""
+    return "eventName" in PATTERNS[name].pattern["detail"]
+
+
+# --- exclusions and tamper detection --------------------------------------------------------------
+
+CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
+RULE_TAMPER_EVENTS = ["DeleteRule", "DisableRule", "PutRule"]
+TARGET_TAMPER_EVENTS = ["PutTargets", "RemoveTargets"]
+ROLE_TAMPER_EVENTS = [
+    "AttachRolePolicy",
+    "DeleteRole",
+    "DeleteRolePermissionsBoundary",
+    "DeleteRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePermissionsBoundary",
+    "PutRolePolicy",
+    "UpdateAssumeRolePolicy",
+]
+TRAIL_TAMPER_EVENTS = ["DeleteTrail", "PutEventSelectors", "StopLogging", "UpdateTrail"]
+
+
+def _call(source: str, event_source: str, names: list[str], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"eventSource": [event_source], "eventName": sorted(names)}
+    if params:
+        detail["requestParameters"] = params
+    return {"source": [source], "detail-type": [CLOUDTRAIL_API_CALL], "detail": detail}
+
+
+def alert_pattern(
+    name: str,
+    *,
+    exclude_principals: tuple[str, ...] = (),
+    exclude_events: tuple[str, ...] = (),
+    skip_roles_with_prefix: str | None = None,
+) -> dict[str, Any]:
+    """The named pattern with the configured exclusions applied inside it, so excluded events cost nothing.
+
+    `skip_roles_with_prefix` leaves IAM calls on orgalerts' own roles to the tamper rule (no duplicate).
+    """
+    pattern: dict[str, Any] = json.loads(json.dumps(PATTERNS[name].pattern))
+    detail = pattern["detail"]
+    if exclude_events:
+        # Validated in config: only for patterns that do not already constrain eventName.
+        detail["eventName"] = [{"anything-but": sorted(exclude_events)}]
+    if exclude_principals:
+        # Calls by AWS services carry no principal ARN: keep them (exists: false), drop the excluded ARNs.
+        detail["userIdentity"] = {
+            "$or": [{"arn": [{"exists": False}]}, {"arn": [{"anything-but": {"wildcard": sorted(exclude_principals)}}]}]
+        }
+    if skip_roles_with_prefix:
+        detail["requestParameters"] = {
+            "$or": [
+                {"roleName": [{"exists": False}]},
+                {"roleName": [{"anything-but": {"prefix": skip_roles_with_prefix}}]},
+            ]
+        }
+    return pattern
+
+
+def watch_branches(rule_name: str | dict[str, str], role_name: str | dict[str, str]) -> list[dict[str, Any]]:
+    """Calls that disable, delete, retarget or weaken a forwarding rule or its role.
+
+    Names may be exact strings or a filter such as {"prefix": "orgalerts-"}.
+    """
+    rule = [rule_name]
+    role = [role_name]
+    return [
+        _call("aws.events", "events.amazonaws.com", RULE_TAMPER_EVENTS, {"name": rule}),
+        _call("aws.events", "events.amazonaws.com", TARGET_TAMPER_EVENTS, {"rule": rule}),
+        _call("aws.iam", "iam.amazonaws.com", ROLE_TAMPER_EVENTS, {"roleName": role}),
+    ]
+
+
+def trail_branch() -> dict[str, Any]:
+    return _call("aws.cloudtrail", "cloudtrail.amazonaws.com", TRAIL_TAMPER_EVENTS)
+
+
+def central_watch_pattern(bus_name: str, topic_arn: str) -> dict[str, Any]:
+    """Calls in the notification account that change the central bus, its policy, its rules or the topic."""
+    bus = [bus_name]
+    return {
+        "$or": [
+            _call("aws.events", "events.amazonaws.com", ["PutPermission", "RemovePermission"], {"eventBusName": bus}),
+            _call("aws.events", "events.amazonaws.com", ["DeleteEventBus"], {"name": bus}),
+            _call("aws.events", "events.amazonaws.com", RULE_TAMPER_EVENTS, {"eventBusName": bus}),
+            _call("aws.events", "events.amazonaws.com", TARGET_TAMPER_EVENTS, {"eventBusName": bus}),
+            _call(
+                "aws.sns",
+                "sns.amazonaws.com",
+                ["DeleteTopic", "SetTopicAttributes", "Subscribe"],
+                {"topicArn": [topic_arn]},
+            ),
+            _call("aws.sns", "sns.amazonaws.com", ["Unsubscribe"], {"subscriptionArn": [{"prefix": f"{topic_arn}:"}]}),
+        ]
+    }
+
+
+def to_json(pattern: dict[str, Any]) -> str:
+    return json.dumps(pattern, sort_keys=True, separators=(",", ":"))

@@ -23,6 +23,7 @@ KIND_ORDER = (
     "topic",
     "topic-policy",
     "subscription",
+    "queue",
     "role",
     "role-policy",
     "rule",
@@ -69,6 +70,30 @@ class Names:
     @property
     def member_target_id(self) -> str:
         return f"{self.prefix}central-bus"
+
+    @property
+    def watchdog_role(self) -> str:
+        return f"{self.prefix}watchdog"
+
+    @property
+    def watchdog_rule(self) -> str:
+        return f"{self.prefix}watchdog"
+
+    @property
+    def member_dlq(self) -> str:
+        return f"{self.prefix}forward-dlq"
+
+    @property
+    def central_dlq(self) -> str:
+        return f"{self.prefix}central-dlq"
+
+    @property
+    def tamper_rule(self) -> str:
+        return f"{self.prefix}tamper"
+
+    @property
+    def central_watch_rule(self) -> str:
+        return f"{self.prefix}central-watch"
 
     @property
     def central_bus(self) -> str:

@@ -86,7 +86,11 @@ def test_deploy__central_side__bus_policy_scoped_to_ous_topic_policy_and_subscri
     topic_policy = json.loads(sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]["Policy"])
     (publish,) = topic_policy["Statement"]
     assert _as_list(publish["Principal"]["Service"]) == ["events.amazonaws.com"]
-    assert _as_list(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == [rule["Arn"]]
+    tamper = events.describe_rule(Name="orgalerts-tamper", EventBusName="orgalerts-central")
+    watch = events.describe_rule(Name="orgalerts-central-watch", EventBusName="default")
+    assert sorted(_as_list(publish["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
+        [rule["Arn"], tamper["Arn"], watch["Arn"]]
+    )
     subs = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "secops@example.com")]
 
@@ -100,10 +104,12 @@ def test_deploy__second_run__every_account_unchanged_and_zero_writes(sim_org: Si
     assert {a.status for a in result.accounts if a.status != "skipped"} == {"unchanged"}
     assert result.central is not None and result.central.status == "unchanged"
     assert call_log.writes() == []
-    # Budget: one read per managed resource (+ rule tags) per member, no more.
+    # Budget: one read per managed resource (+ tags where the read lacks them) per member, no more:
+    # forwarder and watchdog (role, its policy, rule, its tags, its targets) and the dead-letter queue.
     per_member = [c.operation for c in call_log.for_account(sim_org.accounts["prod1"])]
+    rule_and_role = ["GetRole", "GetRolePolicy", "DescribeRule", "ListTagsForResource", "ListTargetsByRule"]
     assert sorted(per_member) == sorted(
-        ["GetRole", "GetRolePolicy", "DescribeRule", "ListTagsForResource", "ListTargetsByRule"]
+        rule_and_role * 2 + ["GetQueueUrl", "GetQueueAttributes", "ListQueueTags"]
     )
 
 
