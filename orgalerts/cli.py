@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
+    sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
     sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
     sandbox = sub.add_parser(
         "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
@@ -198,7 +199,14 @@ def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
+    from orgalerts.redrive import run_redrive
+
+    return _emit(args, run_redrive(engine))
+
+
 ENGINE_COMMANDS: dict[str, Callable[[argparse.Namespace, Engine], int]] = {
+    "redrive": cmd_redrive,
     "deploy": cmd_deploy,
     "plan": cmd_plan,
     "drift": cmd_drift,

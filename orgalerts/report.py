@@ -25,6 +25,7 @@ COMMAND_STATUSES = {
     "repair": ("repaired", "unchanged", "failed", "skipped"),
     "offboard": ("removed", "unchanged", "failed", "skipped"),
     "teardown": ("removed", "unchanged", "failed", "skipped"),
+    "redrive": ("resent", "unchanged", "failed"),
 }
 
 

@@ -3,6 +3,7 @@ alerts on a queue subscribed to the topic; `verify` proves delivery and always c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,14 +33,14 @@ class Deployed:
     config: Config
     engine: Engine
 
-    def client(self, service: str, account: str | None = None) -> Any:
+    def client(self, service: str, account: str | None = None, session_name: str = "alice") -> Any:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         )
         if account is None:
             return session.client(service, endpoint_url=self.sandbox.endpoint_url)
         creds = session.client("sts", endpoint_url=self.sandbox.endpoint_url).assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="alice"
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName=session_name
         )["Credentials"]
         return boto3.client(
             service,
@@ -74,17 +75,24 @@ class Deployed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-@pytest.fixture
-def deployed() -> Iterator[Deployed]:
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[Sandbox, Config]]:
     config = load_config(CONFIG_PATH)
     assert config.sandbox is not None
-    with Sandbox(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH))) as sandbox:
-        gateway = Gateway(
-            GatewaySettings(endpoint_url=sandbox.endpoint_url, access_key_id="testing", secret_access_key="testing")
-        )
-        engine = Engine(config, gateway, retry_wait=tenacity.wait_none())
-        assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
-        yield Deployed(sandbox, config, engine)
+    with Sandbox(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH))) as running:
+        yield running, config
+
+
+@pytest.fixture
+def deployed(sandbox: tuple[Sandbox, Config]) -> Deployed:
+    """The shipped config deployed; each test starts converged (deploy repairs what a previous test changed)."""
+    running, config = sandbox
+    gateway = Gateway(
+        GatewaySettings(endpoint_url=running.endpoint_url, access_key_id="testing", secret_access_key="testing")
+    )
+    engine = Engine(config, gateway, retry_wait=tenacity.wait_none())
+    assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
+    return Deployed(running, config, engine)
 
 
 def test_e2e__iam_write_in_member__exactly_one_alert_naming_account_and_action(deployed: Deployed) -> None:
@@ -164,7 +172,7 @@ def _leftovers(deployed: Deployed, account: str) -> dict[str, list[str]]:
     policies = deployed.client("iam", account).list_policies(Scope="Local")["Policies"]
     return {
         "queues": [q for q in sqs.list_queues().get("QueueUrls", []) if "verify" in q],
-        "subscriptions": [s["Endpoint"] for s in subs["Subscriptions"] if s["Protocol"] == "sqs"],
+        "subscriptions": [s["Endpoint"] for s in subs["Subscriptions"] if "verify" in s["Endpoint"]],
         "policies": [p["PolicyName"] for p in policies if "verify" in p["PolicyName"]],
     }
 
@@ -208,3 +216,82 @@ def test_verify__default_choice__an_ordinary_member_not_the_notification_account
     assert result.ok
     assert len(result.checks) == 2
     assert NOTIFICATION not in [c.account_id for c in result.checks]
+
+
+def test_e2e__excluded_principal__no_alert_while_others_still_alert(deployed: Deployed) -> None:
+    alerts = dataclasses.replace(
+        deployed.config.alerts,
+        exclude_principals=("arn:aws:sts::*:assumed-role/OrganizationAccountAccessRole/ci-*",),
+    )
+    config = dataclasses.replace(deployed.config, alerts=alerts)
+    engine = Engine(config, deployed.engine.gateway, retry_wait=tenacity.wait_none())
+    assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+
+    deployed.client("iam", MEMBER, session_name="ci-pipeline").create_user(UserName="from-ci")
+    assert deployed.drain(sqs, url) == []
+
+    deployed.client("iam", MEMBER, session_name="alice").create_user(UserName="from-alice")
+    (alert,) = deployed.drain(sqs, url)
+    assert "CreateUser" in alert and "from-alice" in alert
+
+
+def test_e2e__forwarding_rule_disabled__tamper_alert_names_account_and_action(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+
+    deployed.client("events", MEMBER).disable_rule(Name="orgalerts-forward")
+
+    alerts = deployed.drain(sqs, url)
+    assert len(alerts) == 1
+    assert alerts[0].startswith(f"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule")
+    assert '"name":"orgalerts-forward"' in alerts[0]
+
+
+def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+
+    deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
+
+    (alert,) = deployed.drain(sqs, url)
+    assert alert.startswith(f"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule")
+
+
+def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_empties_it(deployed: Deployed) -> None:
+    from orgalerts.redrive import run_redrive
+
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+    sns = deployed.client("sns", NOTIFICATION)
+    topic = deployed.engine.central.topic_arn
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+
+    deployed.client("iam", MEMBER).create_user(UserName="while-broken")
+    assert deployed.drain(sqs, url) == []
+
+    drift = deployed.engine.converge("drift", Mode.DRIFT)
+    assert exit_code(drift) == 3
+    assert drift.central is not None
+    assert any(
+        "undelivered events waiting in dead-letter queue orgalerts-central-dlq" in c for c in drift.central.changes
+    )
+    assert exit_code(deployed.engine.converge("repair", Mode.REPAIR)) == 0
+
+    redriven = run_redrive(deployed.engine)
+
+    assert redriven.central is not None and redriven.central.status == "resent"
+    resent = deployed.drain(sqs, url)
+    assert all(a.startswith("[re-sent by orgalerts redrive") for a in resent)
+    # Earlier tests in this module may have left member dead letters (they are re-sent too).
+    (alert,) = [a for a in resent if "while-broken" in a]
+    assert alert.startswith("[re-sent by orgalerts redrive")
+    assert f"IAM change in account {MEMBER}: CreateUser" in alert and "while-broken" in alert
+    dlq = deployed.client("sqs", NOTIFICATION)
+    dlq_url = dlq.get_queue_url(QueueName="orgalerts-central-dlq")["QueueUrl"]
+    attributes = dlq.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert exit_code(deployed.engine.converge("drift", Mode.DRIFT)) == 0
