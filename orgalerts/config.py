@@ -20,15 +20,16 @@ from orgalerts.errors import ConfigError
 from orgalerts.patterns import MAX_PATTERN_CHARS, PATTERN_NAMES, alert_pattern, constrains_event_name
 from orgalerts.patterns import to_json as pattern_json
 
-ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
-OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
-ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$")
-PRINCIPAL_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam|sts|\*)::[0-9*]{1,12}:[A-Za-z0-9+=,.@_/*-]+$")
-EVENT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}$")
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+# `\Z`, not `$` (which also matches before a trailing newline); re.ASCII: IAM's \w is [A-Za-z0-9_], not Unicode.
+ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
+OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}\Z")
+ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}\Z")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\Z")
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\Z")
+PRINCIPAL_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam|sts|\*)::[0-9*]{1,12}:[A-Za-z0-9+=,.@_/*-]+\Z")
+EVENT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}\Z")
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 
 # A config file is a few kilobytes; refusing huge files keeps a mistake (or a hostile file) cheap.
 MAX_CONFIG_BYTES = 1_000_000
@@ -71,6 +72,7 @@ class AlertsConfig:
     exclude_events: tuple[str, ...] = ()
     tamper_alerts: bool = True
     dead_letter_queues: bool = True
+    account_changes: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,15 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, "YAML aliases (*name) are not accepted in the config", event.start_mark
             )
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if getattr(event, "tag", None) not in (None, "!"):  # !!int abc, !!timestamp x, !!python/...: none needed
+            raise yaml.constructor.ConstructorError(
+                None, None, f"YAML tags ({event.tag}) are not accepted in the config", event.start_mark
+            )
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "YAML anchors (&name) are not accepted in the config", event.start_mark
+            )
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -112,6 +123,15 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: Any) -> int:
+        # No config value needs more; a 5000-digit number fails to convert or to print (Python's int limits).
+        if len(str(node.value)) > 40:
+            raise yaml.constructor.ConstructorError(None, None, "numbers of at most 40 characters", node.start_mark)
+        return int(super().construct_yaml_int(node))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
 
 def load_config(path: str | Path) -> Config:
     """Read and validate the config file at `path`. Raises ConfigError; never touches AWS."""
@@ -124,7 +144,11 @@ def load_config(path: str | Path) -> Config:
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(source, "(file)", f"a config file under {MAX_CONFIG_BYTES} bytes, found {size}")
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:  # bounded: a device or a FIFO has no size to check beforehand
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(source, "(file)", f"a config file under {MAX_CONFIG_BYTES} bytes")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "(file)", f"a readable UTF-8 text file ({exc})") from None
     return parse_config(text, source)
@@ -137,8 +161,12 @@ def parse_config(text: str, source: str) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
         raise ConfigError(source, "(yaml)", f"valid YAML{where}: {problem}") from None
+    except ValueError as exc:  # an implicit value that cannot be built: 2024-13-45, an int of 5000 digits
+        raise ConfigError(source, "(yaml)", f"valid YAML values: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise ConfigError(source, "(yaml)", "valid YAML nested a sane number of levels deep") from None
     return validate_config(raw, source)
 
 
@@ -154,7 +182,7 @@ def validate_config(raw: object, source: str) -> Config:
     )
     region = v.string(top.get("region", "us-east-1"), "region")
     if region not in known_regions():
-        raise ConfigError(source, "region", f"an AWS region name such as us-east-1, found {region!r}")
+        raise ConfigError(source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
 
     org_raw = v.mapping(top["organization"], "organization")
     v.only_keys(org_raw, "organization", required={"ous"}, optional={"exclude_accounts", "include_accounts"})
@@ -174,7 +202,7 @@ def validate_config(raw: object, source: str) -> Config:
     role_name = v.string(role_raw.get("name", "OrganizationAccountAccessRole"), "member_role.name")
     if not ROLE_NAME_RE.match(role_name):
         raise ConfigError(
-            source, "member_role.name", f"an IAM role name (1-64 of [A-Za-z0-9+=,.@_-]), found {role_name!r}"
+            source, "member_role.name", f"an IAM role name (1-64 of [A-Za-z0-9+=,.@_-]), found {_short(role_name)!r}"
         )
     external_id_raw = role_raw.get("external_id")
     external_id = None
@@ -195,11 +223,18 @@ def validate_config(raw: object, source: str) -> Config:
         alerts_raw,
         "alerts",
         required=set(),
-        optional={"pattern", "exclude_principals", "exclude_events", "tamper_alerts", "dead_letter_queues"},
+        optional={
+            "pattern",
+            "exclude_principals",
+            "exclude_events",
+            "tamper_alerts",
+            "dead_letter_queues",
+            "account_changes",
+        },
     )
     pattern = v.string(alerts_raw.get("pattern", "iam-changes"), "alerts.pattern")
     if pattern not in PATTERN_NAMES:
-        raise ConfigError(source, "alerts.pattern", f"one of {', '.join(PATTERN_NAMES)}, found {pattern!r}")
+        raise ConfigError(source, "alerts.pattern", f"one of {', '.join(PATTERN_NAMES)}, found {_short(pattern)!r}")
     exclude_principals = v.string_list(
         alerts_raw.get("exclude_principals", []), "alerts.exclude_principals", _principal_pattern(source), True
     )
@@ -218,6 +253,7 @@ def validate_config(raw: object, source: str) -> Config:
         exclude_events=exclude_events,
         tamper_alerts=v.boolean(alerts_raw.get("tamper_alerts", True), "alerts.tamper_alerts"),
         dead_letter_queues=v.boolean(alerts_raw.get("dead_letter_queues", True), "alerts.dead_letter_queues"),
+        account_changes=v.boolean(alerts_raw.get("account_changes", True), "alerts.account_changes"),
     )
     size = len(
         pattern_json(alert_pattern(pattern, exclude_principals=exclude_principals, exclude_events=exclude_events))
@@ -229,11 +265,11 @@ def validate_config(raw: object, source: str) -> Config:
 
     prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
     if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
-        raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {prefix!r}")
+        raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {_short(prefix)!r}")
 
     workers_raw = top.get("workers", 16)
     if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
-        raise ConfigError(source, "workers", f"an integer from 1 to 256, found {workers_raw!r}")
+        raise ConfigError(source, "workers", f"an integer from 1 to 256, found {_kind(workers_raw)}")
 
     sandbox_raw = top.get("sandbox")
     sandbox = v.mapping(sandbox_raw, "sandbox") if sandbox_raw is not None else None
@@ -270,7 +306,7 @@ class _Validator:
         for name in value:
             if name not in required | optional:
                 allowed = ", ".join(sorted(required | optional))
-                raise ConfigError(self.source, f"{prefix}{name}", f"no such key (allowed here: {allowed})")
+                raise ConfigError(self.source, f"{prefix}{_short(str(name))}", f"no such key (allowed here: {allowed})")
         for name in sorted(required):
             if name not in value:
                 raise ConfigError(self.source, f"{prefix}{name}", "this key is required")
@@ -307,7 +343,7 @@ def _kind(value: object) -> str:
     if isinstance(value, bool):
         return f"a boolean ({value})"
     if isinstance(value, (int, float)):
-        return f"a number ({value})"
+        return f"a number ({_short(_digits(value))})"
     if isinstance(value, str):
         return f"a string ({_short(value)!r})" if value.strip() else "an empty string"
     if isinstance(value, list):
@@ -315,6 +351,13 @@ def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _digits(value: int | float) -> str:
+    try:
+        return str(value)
+    except ValueError:  # Python refuses to print ints of more than 4300 digits (e.g. from YAML's 0xffff...)
+        return "a number too long to print"
 
 
 def _short(text: str) -> str:
@@ -327,7 +370,7 @@ def _account_id(source: str) -> Callable[[object, str], str]:
             raise ConfigError(
                 source,
                 key,
-                f'a quoted 12-digit account id such as "012345678901", found the unquoted number {value} '
+                f'a quoted 12-digit account id such as "012345678901", found the unquoted number {_digits(value)[:40]} '
                 "(YAML reads unquoted ids as numbers, octal when they start with 0)",
             )
         if not isinstance(value, str) or not ACCOUNT_ID_RE.match(value):

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from orgalerts import patterns
 from orgalerts.aws import MEMBER_REGION
 from orgalerts.config import Config
-from orgalerts.messages import alert_input_transformer, tamper_input_transformer
+from orgalerts.messages import (
+    account_change_input_transformer,
+    alert_input_transformer,
+    tamper_input_transformer,
+)
 from orgalerts.org import Scope
 from orgalerts.patterns import get_pattern
 from orgalerts.resources import Names, Resource, canonical_json, canonical_policy
@@ -219,7 +223,8 @@ def bus_policy(config: Config, scope: Scope) -> str:
                 "Condition": condition,
             }
         )
-    included = sorted(set(scope.included_accounts) - {central.account_id})
+    extra = {scope.management_account_id} if config.alerts.account_changes else set()
+    included = sorted((set(scope.included_accounts) | extra) - {central.account_id})
     if included:
         statements.append(
             {
@@ -238,6 +243,8 @@ def central_rule_arns(config: Config) -> list[str]:
     central = central_address(config)
     names = central.names
     arns = [central.rule_arn]
+    if config.alerts.account_changes:
+        arns.append(_rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule))
     if config.alerts.tamper_alerts:
         arns.append(_rule_arn(central.region, central.account_id, names.central_bus, names.tamper_rule))
         arns.append(_rule_arn(central.region, central.account_id, "default", names.central_watch_rule))
@@ -312,6 +319,24 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
             dlq_arn=dlq_arn,
         ),
     ]
+    if alerts.account_changes:
+        resources += [
+            Resource(
+                "rule",
+                f"{bus}/{names.account_change_rule}",
+                {
+                    "pattern": canonical_json(account_change_pattern(scope)),
+                    "state": patterns.STATE_ENABLED,
+                    "description": "orgalerts: an account joined a target OU and is not covered yet",
+                },
+            ),
+            _target(
+                f"{bus}/{names.account_change_rule}/{names.central_target_id}",
+                central.topic_arn,
+                transformer=canonical_json(account_change_input_transformer()),
+                dlq_arn=dlq_arn,
+            ),
+        ]
     if alerts.tamper_alerts:
         tamper_transformer = canonical_json(tamper_input_transformer())
         prefix_filter = {"prefix": names.prefix}
@@ -349,3 +374,42 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
             ),
         ]
     return resources
+
+
+def account_change_pattern(scope: Scope) -> dict[str, object]:
+    pattern = patterns.account_change_pattern(scope.target_ou_ids, scope.whole_organization)
+    if len(patterns.to_json(pattern)) > patterns.MAX_PATTERN_CHARS:
+        # Too many OUs to list: alert on every move; the message says to check the destination.
+        pattern = patterns.account_change_pattern((), True)
+    return pattern
+
+
+def org_watch_resources(config: Config, scope: Scope) -> list[Resource]:
+    """In the management account (us-east-1): forward the Organizations events that add accounts."""
+    central = central_address(config)
+    names = central.names
+    account_id = scope.management_account_id
+    role = names.org_forwarder_role
+    pattern = account_change_pattern(scope)
+    return [
+        Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
+        Resource(
+            "role-policy",
+            f"{role}/{names.forwarder_policy}",
+            {"document": forwarder_permissions_policy(central.bus_arn)},
+        ),
+        Resource(
+            "rule",
+            f"default/{names.org_watch_rule}",
+            {
+                "pattern": canonical_json(pattern),
+                "state": patterns.STATE_ENABLED,
+                "description": "orgalerts: forward account moves into target OUs to the central bus",
+            },
+        ),
+        _target(
+            f"default/{names.org_watch_rule}/{names.member_target_id}",
+            central.bus_arn,
+            role_arn=f"arn:{PARTITION}:iam::{account_id}:role/{role}",
+        ),
+    ]

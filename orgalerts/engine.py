@@ -20,8 +20,8 @@ from orgalerts import org
 from orgalerts.apply import Applier, Clients, PartialFailure
 from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, Gateway, error_text
 from orgalerts.config import Config
-from orgalerts.desired import central_address, central_resources, member_resources
-from orgalerts.live import read_central, read_member
+from orgalerts.desired import central_address, central_resources, member_resources, org_watch_resources
+from orgalerts.live import read_central, read_member, read_org_watch
 from orgalerts.plan import Plan, diff
 from orgalerts.resources import Names, Resource
 
@@ -70,6 +70,8 @@ class RunReport:
     accounts: list[SideResult]
     central: SideResult | None
     orphans: list[SideResult] = field(default_factory=list)
+    # The management account's organization watch (account moves into target OUs), when enabled.
+    management: SideResult | None = None
 
 
 ProgressCallback = Callable[[SideResult], None]
@@ -89,12 +91,14 @@ class Engine:
         workers: int | None = None,
         retry_wait: Any = None,
         progress: ProgressCallback | None = None,
+        progress_start: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
         self.gateway = gateway
         self.workers = workers or config.workers
         self.retry_wait = retry_wait
         self.progress = progress
+        self.progress_start = progress_start  # told how many accounts each batch of members has
         self.names = Names(config.resource_prefix)
         self.central = central_address(config)
         self.cancel = threading.Event()
@@ -119,6 +123,7 @@ class Engine:
         """deploy / plan / drift / repair / onboard: central side, then the in-scope members."""
         scope = self.scope()
         central = self.run_central(mode, scope)
+        management = self.run_org_watch(mode, scope)
         targets = list(scope.in_scope)
         if only is not None:
             wanted = set(only)
@@ -134,7 +139,7 @@ class Engine:
         found_orphans: list[SideResult] = []
         if orphans and not blocked:
             found_orphans = self.find_orphans(scope, remove=remove_orphans)
-        return RunReport(command, accounts, central, found_orphans)
+        return RunReport(command, accounts, central, found_orphans, management)
 
     def remove(self, command: str, account_ids: list[str] | None) -> RunReport:
         """offboard (given accounts) or teardown (None: every account, then the central side)."""
@@ -146,8 +151,9 @@ class Engine:
         everyone = [a for a in org.all_accounts(self.orgs_client()) if a.state == "ACTIVE"]
         accounts = self._run_members(everyone, Mode.REMOVE, tolerate_unreachable=lambda a: a.id not in in_scope)
         central = self.run_central(Mode.REMOVE, scope)
+        management = self.run_org_watch(Mode.REMOVE, scope, force=True)
         accounts.sort(key=lambda r: r.account_id)
-        return RunReport(command, accounts, central)
+        return RunReport(command, accounts, central, management=management)
 
     def find_orphans(self, scope: org.Scope, *, remove: bool) -> list[SideResult]:
         """Accounts outside the scope that still hold managed member resources."""
@@ -176,6 +182,28 @@ class Engine:
             result.status, result.error = "failed", error_text(exc)
         return result
 
+    def run_org_watch(self, mode: Mode, scope: org.Scope, *, force: bool = False) -> SideResult | None:
+        """The management account's rule that forwards account moves into target OUs (alerts.account_changes)."""
+        if not (self.config.alerts.account_changes or force):
+            return None
+        account_id = scope.management_account_id
+        result = SideResult(account_id, "unchanged", name="management")
+        if self.gateway.caller_account() != account_id:
+            result.status = "skipped"
+            result.notes = ["account-change alerts need the orchestrator to run in the management account"]
+            return result
+        try:
+            access = self.gateway.base()
+            iam = access.client("iam", MEMBER_REGION)
+            events = access.client("events", MEMBER_REGION)
+            live = read_org_watch(iam, events, self.names)
+            wanted = self.config.alerts.account_changes and mode is not Mode.REMOVE
+            desired = org_watch_resources(self.config, scope) if wanted else []
+            self._finish(result, diff(desired, live), mode, lambda: Clients(iam=iam, events=events), live)
+        except UNIT_ERRORS as exc:
+            result.status, result.error = "failed", error_text(exc)
+        return result
+
     # --- members ------------------------------------------------------------------------------------
     def _run_members(
         self,
@@ -192,6 +220,8 @@ class Engine:
                 for a in accounts
             ]
         results: list[SideResult] = []
+        if self.progress_start is not None:
+            self.progress_start(len(accounts))
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orgalerts") as pool:
             futures = {pool.submit(self.run_member, a, mode, orphan_check, tolerate_unreachable): a for a in accounts}
             try:

@@ -197,6 +197,13 @@ def read_topic(sns: Any, topic_arn: str, topic_name: str) -> list[Resource]:
     return found
 
 
+def read_org_watch(iam: Any, events: Any, names: Names) -> list[Resource]:
+    """The management account's organization watch (us-east-1)."""
+    return read_role(iam, names.org_forwarder_role, names.forwarder_policy) + read_rule(
+        events, "default", names.org_watch_rule
+    )
+
+
 def read_central(events: Any, sns: Any, sqs: Any, central: CentralAddress) -> list[Resource]:
     """The notification account's resources (in the configured region)."""
     names = central.names
@@ -204,6 +211,7 @@ def read_central(events: Any, sns: Any, sqs: Any, central: CentralAddress) -> li
     if any(r.kind == "bus" and r.managed for r in found):
         found += read_rule(events, names.central_bus, names.central_rule)
         found += read_rule(events, names.central_bus, names.tamper_rule)
+        found += read_rule(events, names.central_bus, names.account_change_rule)
     found += read_rule(events, "default", names.central_watch_rule)
     found += read_topic(sns, central.topic_arn, names.topic)
     found += read_queue(sqs, names.central_dlq)

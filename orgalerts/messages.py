@@ -73,6 +73,35 @@ TAMPER_TEMPLATE = "\n".join(
 )
 
 
+ACCOUNT_CHANGE_PATHS: dict[str, str] = {
+    "action": "$.detail.eventName",
+    "movedAccount": "$.detail.requestParameters.accountId",
+    "destination": "$.detail.requestParameters.destinationParentId",
+    "createdAccount": "$.detail.serviceEventDetails.createAccountStatus.accountId",
+    "handshakeAccount": "$.detail.recipientAccountId",
+    "principal": "$.detail.userIdentity.arn",
+    "time": "$.detail.eventTime",
+}
+
+ACCOUNT_CHANGE_TEMPLATE = "\n".join(
+    [
+        "[orgalerts] ACCOUNT NOT COVERED YET: account <movedAccount><createdAccount> joined a target OU (<action>)",
+        "",
+        "Account <movedAccount><createdAccount> was moved into or created in <destination>, which orgalerts watches.",
+        "Its IAM changes raise no alert until it is onboarded:",
+        "    orgalerts onboard <movedAccount><createdAccount>",
+        "(or wait for the next scheduled `orgalerts drift --repair`).",
+        "",
+        "Who:    <principal>",
+        "When:   <time>",
+    ]
+)
+
+
+def account_change_input_transformer() -> dict[str, Any]:
+    return {"InputPathsMap": dict(ACCOUNT_CHANGE_PATHS), "InputTemplate": ACCOUNT_CHANGE_TEMPLATE}
+
+
 def alert_input_transformer() -> dict[str, Any]:
     return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TEMPLATE}
 

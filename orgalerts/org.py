@@ -54,6 +54,7 @@ class Scope:
     ou_path_patterns: tuple[str, ...]
     whole_organization: bool  # a root id is configured: every account of the organization
     included_accounts: tuple[str, ...]
+    target_ou_ids: tuple[str, ...] = ()  # the configured OUs and every OU below them
 
     def find(self, account_id: str) -> Account | None:
         return next((a for a in self.in_scope if a.id == account_id), None)
@@ -81,6 +82,7 @@ def resolve_scope(orgs: Any, config: Config) -> Scope:
     root_id = str(roots[0]["Id"]) if roots else ""
 
     found: dict[str, Account] = {}
+    ou_ids: list[str] = []
     path_patterns: list[str] = []
     whole = False
     for target in config.organization.ous:
@@ -93,7 +95,7 @@ def resolve_scope(orgs: Any, config: Config) -> Scope:
             path_patterns.append(f"{org_id}/{root_id}/*")
         else:
             path_patterns.append(f"{org_id}/{_ou_path(orgs, target, config.source)}/*")
-        for account in _accounts_under(orgs, target):
+        for account in _accounts_under(orgs, target, ou_ids):
             found.setdefault(account.id, account)
 
     in_scope: list[Account] = []
@@ -118,6 +120,7 @@ def resolve_scope(orgs: Any, config: Config) -> Scope:
         ou_path_patterns=tuple(path_patterns),
         whole_organization=whole,
         included_accounts=config.organization.include_accounts,
+        target_ou_ids=tuple(sorted(set(ou_ids))),
     )
 
 
@@ -140,12 +143,14 @@ def _ou_path(orgs: Any, ou_id: str, source: str) -> str:
     return "/".join(reversed(chain))
 
 
-def _accounts_under(orgs: Any, parent_id: str) -> list[Account]:
-    """Every account below `parent_id`, at any depth."""
+def _accounts_under(orgs: Any, parent_id: str, ou_ids: list[str]) -> list[Account]:
+    """Every account below `parent_id`, at any depth; every OU walked is appended to `ou_ids`."""
     accounts: list[Account] = []
     pending = [parent_id]
     while pending:
         parent = pending.pop()
+        if parent.startswith("ou-"):
+            ou_ids.append(parent)
         for raw in _paginate(orgs, "list_accounts_for_parent", "Accounts", ParentId=parent):
             accounts.append(Account(str(raw["Id"]), str(raw.get("Name", "")), _state(raw), parent))
         for ou in _paginate(orgs, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):

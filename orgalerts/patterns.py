@@ -201,3 +201,24 @@ def central_watch_pattern(bus_name: str, topic_arn: str) -> dict[str, Any]:
 
 def to_json(pattern: dict[str, Any]) -> str:
     return json.dumps(pattern, sort_keys=True, separators=(",", ":"))
+
+
+def account_change_pattern(target_ou_ids: tuple[str, ...], whole_organization: bool) -> dict[str, Any]:
+    """Organizations events that put an account into a target OU (it is not covered until onboarded)."""
+    moved: dict[str, Any] = {
+        "source": ["aws.organizations"],
+        "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["MoveAccount"]},
+    }
+    if not whole_organization:
+        moved["detail"]["requestParameters"] = {"destinationParentId": sorted(target_ou_ids) or ["none"]}
+    if not whole_organization:
+        return moved
+    # With the whole organization in scope, every new account counts, also those created or invited.
+    joined = {
+        "source": ["aws.organizations"],
+        "detail": {
+            "eventSource": ["organizations.amazonaws.com"],
+            "eventName": ["AcceptHandshake", "CreateAccountResult"],
+        },
+    }
+    return {"$or": [moved, joined]}

@@ -39,7 +39,8 @@ def summary(report: RunReport) -> dict[str, int]:
 
 
 def _all(report: RunReport) -> list[SideResult]:
-    return [*report.accounts, *([report.central] if report.central else []), *report.orphans]
+    extra = [side for side in (report.central, report.management) if side is not None]
+    return [*report.accounts, *extra, *report.orphans]
 
 
 def exit_code(report: RunReport) -> int:
@@ -56,6 +57,7 @@ def to_json(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str,
         "command": report.command,
         "accounts": [r.to_json() for r in report.accounts],
         "central": report.central.to_json() if report.central else None,
+        "management": report.management.to_json() if report.management else None,
         "summary": summary(report),
     }
     if report.orphans or report.command in ("drift", "repair"):
@@ -75,6 +77,8 @@ def write_table(report: RunReport, stream: TextIO) -> None:
     rows = []
     if report.central is not None:
         rows.append(("central", report.central))
+    if report.management is not None:
+        rows.append(("mgmt", report.management))
     rows += [("account", r) for r in report.accounts]
     rows += [("orphan", r) for r in report.orphans]
     stream.write(f"orgalerts {report.command}\n")
@@ -102,8 +106,9 @@ def write_markdown(report: RunReport, path: str, now: datetime | None = None) ->
         "| where | account | status | findings / changes | error |",
         "|---|---|---|---|---|",
     ]
-    for role, side in [("central", report.central)] if report.central else []:
-        lines.append(_md_row(role, side))
+    for role, maybe in (("central", report.central), ("management", report.management)):
+        if maybe is not None:
+            lines.append(_md_row(role, maybe))
     for side in report.accounts:
         if side.changes or side.error or side.status not in ("unchanged", "skipped"):
             lines.append(_md_row("member", side))

@@ -96,6 +96,18 @@ class Names:
         return f"{self.prefix}central-watch"
 
     @property
+    def org_forwarder_role(self) -> str:
+        return f"{self.prefix}org-forwarder"
+
+    @property
+    def org_watch_rule(self) -> str:
+        return f"{self.prefix}org-watch"
+
+    @property
+    def account_change_rule(self) -> str:
+        return f"{self.prefix}account-change"
+
+    @property
     def central_bus(self) -> str:
         return f"{self.prefix}central"
 

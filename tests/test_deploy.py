@@ -67,7 +67,11 @@ def test_deploy__central_side__bus_policy_scoped_to_ous_topic_policy_and_subscri
 
     bus = events.describe_event_bus(Name="orgalerts-central")
     policy = json.loads(bus["Policy"])
-    (statement,) = policy["Statement"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(by_sid) == {"OrgAlertsTargetOUs", "OrgAlertsIncludedAccounts"}
+    # The management account (outside the OUs) forwards the account-change events; only it is added.
+    assert _as_list(by_sid["OrgAlertsIncludedAccounts"]["Principal"]["AWS"]) == [f"arn:aws:iam::{MANAGEMENT}:root"]
+    statement = by_sid["OrgAlertsTargetOUs"]
     assert _as_list(statement["Action"]) == ["events:PutEvents"]
     condition = statement["Condition"]
     assert _as_list(condition["StringEquals"]["aws:PrincipalOrgID"]) == [sim_org.org_id]
@@ -88,8 +92,9 @@ def test_deploy__central_side__bus_policy_scoped_to_ous_topic_policy_and_subscri
     assert _as_list(publish["Principal"]["Service"]) == ["events.amazonaws.com"]
     tamper = events.describe_rule(Name="orgalerts-tamper", EventBusName="orgalerts-central")
     watch = events.describe_rule(Name="orgalerts-central-watch", EventBusName="default")
+    joined = events.describe_rule(Name="orgalerts-account-change", EventBusName="orgalerts-central")
     assert sorted(_as_list(publish["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
-        [rule["Arn"], tamper["Arn"], watch["Arn"]]
+        [rule["Arn"], tamper["Arn"], watch["Arn"], joined["Arn"]]
     )
     subs = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "secops@example.com")]

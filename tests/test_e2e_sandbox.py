@@ -280,6 +280,11 @@ def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_em
         "undelivered events waiting in dead-letter queue orgalerts-central-dlq" in c for c in drift.central.changes
     )
     assert exit_code(deployed.engine.converge("repair", Mode.REPAIR)) == 0
+    live_after_repair = deployed.drain(sqs, url)
+    # The repair rewrote the topic policy: the central watch reports that change as it happens.
+    assert any(
+        a.startswith("[orgalerts] TAMPER ALERT in account 222222222222: SetTopicAttributes") for a in live_after_repair
+    )
 
     redriven = run_redrive(deployed.engine)
 
@@ -295,3 +300,22 @@ def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_em
     attributes = dlq.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
     assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
     assert exit_code(deployed.engine.converge("drift", Mode.DRIFT)) == 0
+
+
+def test_e2e__account_moved_into_nested_target_ou__alert_says_not_covered_yet(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+    orgs = deployed.client("organizations")
+    newcomer, research, development = "444444444402", "ou-sbx0-research", "ou-sbx0-develop1"
+
+    orgs.move_account(AccountId=newcomer, SourceParentId=research, DestinationParentId=development)
+    try:
+        (alert,) = deployed.drain(sqs, url)
+        assert alert.startswith(
+            f"[orgalerts] ACCOUNT NOT COVERED YET: account {newcomer} joined a target OU (MoveAccount)"
+        )
+        assert development in alert and f"orgalerts onboard {newcomer}" in alert
+    finally:
+        orgs.move_account(AccountId=newcomer, SourceParentId=development, DestinationParentId=research)
+    # A move out of (or between non-target) OUs says nothing.
+    assert deployed.drain(sqs, url) == []

@@ -56,7 +56,13 @@ _SERVICES: dict[str, _Service] = {
     "cloudtrail": _Service(
         "aws.cloudtrail", "cloudtrail.amazonaws.com", ("Describe", "Get", "List", "LookupEvents"), None
     ),
+    # Organizations is global like IAM: its events appear in us-east-1 of the management account.
+    "organizations": _Service("aws.organizations", "organizations.amazonaws.com", ("Describe", "List"), "us-east-1"),
+    "sns": _Service("aws.sns", "sns.amazonaws.com", ("Get", "List", "CheckIfPhoneNumberIsOptedOut"), None),
 }
+
+# Services whose API speaks the query protocol (Action=... in a form body) rather than JSON.
+_QUERY_PROTOCOL = frozenset({"iam", "sns"})
 
 # Parameters that are free-form maps: their keys are the user's, not API member names to re-case.
 _VERBATIM_MEMBERS = frozenset({"InputPathsMap", "HeaderParameters", "QueryStringParameters"})
@@ -173,7 +179,7 @@ def recognise(environ: dict[str, Any]) -> ApiCall | None:
         return None
     access_key_id, region, service = m.group(1), m.group(2), m.group(3)
     body = _read_body(environ)
-    if service == "iam":
+    if service in _QUERY_PROTOCOL:
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         pairs += parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         operation = next((v for k, v in pairs if k == "Action"), "")
