@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orgalerts import apply, aws, live, org, redrive, verify
+from orgalerts import apply, aws, live, notify, org, redrive, verify
 from orgalerts.config import Config
 from orgalerts.resources import Names
 
-MODULES = (aws, org, live, apply, verify, redrive)
+MODULES = (aws, org, live, apply, verify, redrive, notify)
 PRINCIPALS = ("orchestrator", "member", "notification")
 
 

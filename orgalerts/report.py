@@ -62,6 +62,9 @@ def to_json(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str,
     }
     if report.orphans or report.command in ("drift", "repair"):
         document["orphans"] = [r.to_json() for r in report.orphans]
+    if report.command == "repair":  # `drift --repair`: still the drift command, to scripts
+        document["command"] = "drift"
+        document["repair"] = True
     if extra:
         document.update(extra)
     return document

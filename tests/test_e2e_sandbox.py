@@ -319,3 +319,18 @@ def test_e2e__account_moved_into_nested_target_ou__alert_says_not_covered_yet(de
         orgs.move_account(AccountId=newcomer, SourceParentId=development, DestinationParentId=research)
     # A move out of (or between non-target) OUs says nothing.
     assert deployed.drain(sqs, url) == []
+
+
+def test_e2e__drift_publish__recipients_learn_the_alerting_was_changed(deployed: Deployed) -> None:
+    from orgalerts.notify import publish_drift
+
+    sqs, url = deployed.subscribe_queue()
+    deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
+    deployed.drain(sqs, url)
+
+    drift = deployed.engine.converge("drift", Mode.DRIFT)
+    assert publish_drift(deployed.engine, drift, repaired=False)
+
+    (summary,) = deployed.drain(sqs, url)
+    assert summary.startswith("[orgalerts] DRIFT FOUND")
+    assert f"drifted   {MEMBER}" in summary and "rule default/orgalerts-watchdog: disabled" in summary
