@@ -75,6 +75,11 @@ def write_json(report: RunReport, stream: TextIO, extra: dict[str, Any] | None =
     stream.write("\n")
 
 
+# Commands whose point is the list of changes; for the others a member's changes are counted, so a
+# 500-account deploy stays readable (the JSON report always has every change).
+LISTING_COMMANDS = ("plan", "drift", "repair", "onboard", "offboard")
+
+
 def write_table(report: RunReport, stream: TextIO) -> None:
     """The human summary: one line per side, its changes indented below it."""
     rows = []
@@ -87,8 +92,10 @@ def write_table(report: RunReport, stream: TextIO) -> None:
     stream.write(f"orgalerts {report.command}\n")
     for role, side in rows:
         label = f"{side.account_id} {side.name}".strip()
-        stream.write(f"  {side.status:<10} {role:<8} {label}\n")
-        for change in side.changes:
+        listed = role != "account" or report.command in LISTING_COMMANDS or side.status == "failed"
+        count = f" ({len(side.changes)} changes)" if side.changes and not listed else ""
+        stream.write(f"  {side.status:<10} {role:<8} {label}{count}\n")
+        for change in side.changes if listed else []:
             stream.write(f"               - {change}\n")
         for note in side.notes:
             stream.write(f"               note: {note}\n")
