@@ -7,7 +7,6 @@ drift), and the status a side ends with.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +22,11 @@ LABELS = {
     "role-policy": "forwarder role permissions",
     "rule": "rule",
     "target": "rule target",
+    "bucket": "trail bucket",
+    "bucket-policy": "trail bucket policy",
+    "trail": "organization trail",
+    "scp": "guardrail SCP",
+    "scp-attachment": "guardrail SCP attachment",
 }
 
 
@@ -166,7 +170,3 @@ def diff(desired: Sequence[Resource], live: Sequence[Resource]) -> Plan:
 def removal(live: Sequence[Resource]) -> Plan:
     """Changes that remove every managed resource and nothing else (offboard, teardown)."""
     return diff([], live)
-
-
-def summarize_json(plan: Plan) -> str:
-    return json.dumps([c.text for c in plan.changes])

@@ -169,7 +169,7 @@ class Sandbox:
             f"  organization {self.spec.organization_id}, root {self.spec.root_id}, "
             f"management account {self.spec.management_account_id}",
             f"  members      {len(members)} accounts ({suspended} suspended) in {len(self.spec.all_ous())} OUs",
-            "  Everything created here lives in this process's memory and is gone when it exits;",
+            "  Everything created here lives in the sandbox server's memory and is gone when it stops;",
             "  alerts are delivered by an emulation of CloudTrail and EventBridge, not by AWS.",
         ]
         return "\n".join(lines)
