@@ -3,21 +3,31 @@
 Owns: one base session, the retry configuration, assumed-role access to member accounts, a client cache,
 and hooks (call observers, fault injection, latency injection) attached to every client it creates.
 
-Why one shared session: a new boto3.Session per account costs ~75 ms of CPU (loader, endpoint data);
-clients created from one session with each account's explicit credentials cost a few ms. Client
-creation from a shared session is serialised by a lock, since boto3 sessions are not thread-safe.
+Why one shared session: a new boto3.Session per account costs ~75 ms of CPU (loader, endpoint data).
+Why one shared client per service and region, for every account: a client created per account (even
+from the shared session) costs 2-3 ms of CPU, and its first calls another ~0.8 ms each on cold model
+caches; at three clients per account that alone broke the 10 ms-per-account CPU budget (bench/RESULTS.md).
+Each account's calls go through an `_AccountClient` that binds the account for the duration of the call
+(or of each page), and the shared client signs them with that account's credentials (botocore's
+per-request `request_credentials` signing context). Against AWS this also reuses HTTP connections
+across accounts instead of a TLS handshake per account and service. Clients are created under a lock,
+since boto3 sessions are not thread-safe; botocore clients themselves are.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
@@ -54,6 +64,8 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".rstrip(": ")
+    if isinstance(getattr(exc, "code", None), str):  # an AWS error reported without raising (PartialFailure)
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -79,6 +91,10 @@ READ_PREFIXES = ("Get", "List", "Describe", "Test", "Receive", "Lookup")
 CallObserver = Callable[[CallRecord], None]
 # A botocore hook: (account_id, service, operation, params) -> None; may raise to inject a fault.
 CallHook = Callable[[str, str, str, dict[str, Any]], None]
+# A botocore send hook: (account_id, service, operation, request) -> an AWSResponse to use instead of sending,
+# or None to send. Runs once per HTTP attempt inside botocore's retry loop (fault injection: throttling, 5xx,
+# connection errors are then retried exactly as real ones).
+SendHook = Callable[[str, str, str, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,55 @@ class GatewaySettings:
     secret_access_key: str | None = None
     max_attempts: int = 8  # botocore attempts per call (throttling, 5xx, connection errors)
     retry_mode: str = "adaptive"  # client-side rate limiting on top of backoff when throttled
-    max_pool_connections: int = 50
+    # Calls in member accounts: their quotas are each account's own, and one client per service serves every
+    # account, so a client-side (adaptive) rate learnt from one account's throttling would slow all the
+    # others; under steady throttling it sinks to botocore's floor of 0.5 requests/s for the whole run
+    # (bench/RESULTS.md). Per-call backoff (standard mode) keeps each account's throttling its own. The
+    # adaptive mode above stays for the caller's own calls (STS, Organizations), whose quotas every call shares.
+    member_retry_mode: str = "standard"
+    # One client per service is shared by every account: room for as many connections as the most workers.
+    max_pool_connections: int = 256
+    # STS allows 600 AssumeRole calls per second per calling account, shared with whatever else runs there.
+    assume_role_rate: float = 100.0
+
+
+class RateLimiter:
+    """A thread-safe token bucket: at most `rate` acquisitions per second, after a burst of `burst`.
+
+    A caller reserves its token under the lock (the count may go below zero: a queue of reservations)
+    and sleeps outside it, so waiting callers are served in order and the lock is never held while
+    sleeping. `clock` and `sleep` are injectable: tests never sleep.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if needed; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
 
 
 @dataclass
@@ -101,32 +165,114 @@ class AccountAccess:
     _gateway: Gateway
     _credentials: dict[str, str] | None
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _signing: botocore.credentials.Credentials | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._credentials is not None:
+            self._signing = botocore.credentials.Credentials(
+                self._credentials["aws_access_key_id"],
+                self._credentials["aws_secret_access_key"],
+                self._credentials.get("aws_session_token"),
+            )
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
         if key not in self._clients:
-            self._clients[key] = self._gateway._new_client(service, region, self.account_id, self._credentials)
+            shared = self._gateway._shared_client(service, region, member=self._signing is not None)
+            self._clients[key] = _AccountClient(shared, self)
         return self._clients[key]
+
+
+# The account whose call is in progress in this thread: set by _AccountClient around each call or page.
+_CURRENT: contextvars.ContextVar[AccountAccess | None] = contextvars.ContextVar("orgalerts_account", default=None)
+
+
+class _AccountClient:
+    """One account's view of a shared botocore client: API methods and paginators run bound to the account
+    (signed with its credentials, reported to hooks under its id); everything else is the client's own."""
+
+    def __init__(self, client: Any, access: AccountAccess) -> None:
+        self._client = client
+        self._access = access
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name in self._client.meta.method_to_api_mapping:
+            bound = self._bound(attribute)
+            self.__dict__[name] = bound  # found directly next time, without __getattr__
+            return bound
+        if name == "get_paginator":
+            return lambda operation: _AccountPaginator(attribute(operation), self._access)
+        return attribute
+
+    def _bound(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        access = self._access
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _CURRENT.set(access)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                _CURRENT.reset(token)
+
+        return call
+
+
+class _AccountPaginator:
+    def __init__(self, paginator: Any, access: AccountAccess) -> None:
+        self._paginator = paginator
+        self._access = access
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._paginator, name)
+
+    def paginate(self, **kwargs: Any) -> Iterator[Any]:
+        return _bound_pages(self._paginator.paginate(**kwargs), self._access)
+
+
+def _bound_pages(pages: Iterable[Any], access: AccountAccess) -> Iterator[Any]:
+    iterator = iter(pages)
+    while True:
+        token = _CURRENT.set(access)  # each page is fetched inside next()
+        try:
+            page = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            _CURRENT.reset(token)
+        yield page
 
 
 class Gateway:
     """Creates clients for the caller's account and for assumed roles in other accounts."""
 
-    def __init__(self, settings: GatewaySettings | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings | None = None, *, assume_role_limiter: RateLimiter | None = None
+    ) -> None:
         self.settings = settings or GatewaySettings()
         self._lock = threading.Lock()
+        self._shared: dict[tuple[str, str, bool], Any] = {}
+        self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
         self._session = boto3.session.Session(
             aws_access_key_id=self.settings.access_key_id,
             aws_secret_access_key=self.settings.secret_access_key,
         )
         self._config = botocore.config.Config(
-            retries={"mode": self.settings.retry_mode, "max_attempts": self.settings.max_attempts},  # type: ignore[arg-type]
+            # total_max_attempts counts the first attempt; botocore's `max_attempts` here would count retries only.
+            retries={"mode": self.settings.retry_mode, "total_max_attempts": self.settings.max_attempts},  # type: ignore[arg-type]
             max_pool_connections=self.settings.max_pool_connections,
             connect_timeout=10,
             read_timeout=60,
         )
+        self._member_config = self._config.merge(
+            botocore.config.Config(
+                retries={"mode": self.settings.member_retry_mode, "total_max_attempts": self.settings.max_attempts}  # type: ignore[arg-type]
+            )
+        )
         self._observers: list[CallObserver] = []
         self._hooks: list[CallHook] = []
+        self._send_hooks: list[SendHook] = []
         self._caller_account: str | None = None
         self._base = AccountAccess("", self, None)
 
@@ -138,6 +284,10 @@ class Gateway:
     def add_hook(self, hook: CallHook) -> None:
         """Called before every API call; raising a ClientError from it injects a fault."""
         self._hooks.append(hook)
+
+    def add_send_hook(self, hook: SendHook) -> None:
+        """Called before every HTTP attempt (botocore `before-send`)."""
+        self._send_hooks.append(hook)
 
     # --- accounts ---------------------------------------------------------------------------------
     def caller_account(self) -> str:
@@ -164,6 +314,7 @@ class Gateway:
         }
         if external_id:
             params["ExternalId"] = external_id
+        self.assume_role_limiter.acquire()
         creds = self._base.client("sts", MEMBER_REGION).assume_role(**params)["Credentials"]
         return AccountAccess(
             account_id,
@@ -176,26 +327,50 @@ class Gateway:
         )
 
     # --- internals --------------------------------------------------------------------------------
-    def _new_client(self, service: str, region: str, account_id: str, credentials: dict[str, str] | None) -> Any:
+    def _shared_client(self, service: str, region: str, *, member: bool) -> Any:
+        """The one client for (service, region) and side, created on first use with the base credentials."""
+        key = (service, region, member)
         with self._lock:
-            client = self._session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                endpoint_url=self.settings.endpoint_url,
-                config=self._config,
-                **(credentials or {}),
-            )
-        if self._observers or self._hooks:
-            # before-parameter-build sees the API parameters (before-call only sees the serialised request).
-            client.meta.events.register("before-parameter-build", self._before_call_handler(client, account_id))
+            client = self._shared.get(key)
+            if client is None:
+                client = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    endpoint_url=self.settings.endpoint_url,
+                    config=self._member_config if member else self._config,
+                )
+                # before-parameter-build sees the API parameters (before-call only sees the serialised request).
+                client.meta.events.register("before-parameter-build", self._before_call_handler(client))
+                client.meta.events.register("before-sign", _sign_as_current_account)
+                # First: a send hook's answer replaces the request, so no other before-send handler (a stubber,
+                # in-process moto) may act on it before the hook decides.
+                client.meta.events.register_first("before-send", self._before_send_handler(client))
+                self._shared[key] = client
         return client
 
-    def _before_call_handler(self, client: Any, account_id: str) -> Callable[..., None]:
+    def _before_send_handler(self, client: Any) -> Callable[..., Any]:
+        service = client.meta.service_model.service_name
+
+        def handler(request: Any, event_name: str = "", **_: Any) -> Any:
+            if not self._send_hooks:
+                return None
+            acct = _current_account_id()
+            operation = event_name.rsplit(".", 1)[-1]
+            for hook in self._send_hooks:
+                response = hook(acct, service, operation, request)
+                if response is not None:
+                    return response
+            return None
+
+        return handler
+
+    def _before_call_handler(self, client: Any) -> Callable[..., None]:
         service = client.meta.service_model.service_name
 
         def handler(model: Any, params: dict[str, Any], **_: Any) -> None:
-            # The base access learns its account id lazily; read it at call time.
-            acct = account_id or self._base.account_id
+            if not (self._observers or self._hooks):
+                return
+            acct = _current_account_id()
             record = CallRecord(acct, service, model.name)
             for observer in self._observers:
                 observer(record)
@@ -203,3 +378,16 @@ class Gateway:
                 hook(acct, service, model.name, params)
 
         return handler
+
+
+def _current_account_id() -> str:
+    # Read at call time: the base access learns its account id lazily (its first call finds it).
+    access = _CURRENT.get()
+    return access.account_id if access is not None else ""
+
+
+def _sign_as_current_account(request: Any, **_: Any) -> None:
+    """botocore `before-sign`: sign with the bound account's credentials (None: the base credentials)."""
+    access = _CURRENT.get()
+    if access is not None and access._signing is not None:
+        request.context.setdefault("signing", {})["request_credentials"] = access._signing

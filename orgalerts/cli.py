@@ -18,6 +18,7 @@ from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, 
 from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
 from orgalerts.engine import Engine, Mode, RunReport
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
+from orgalerts.progress import ProgressReporter
 
 log = logging.getLogger("orgalerts")
 
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --repair: remove managed resources from out-of-scope accounts",
     )
     drift.add_argument("--markdown", metavar="PATH", help="also write a Markdown report to PATH")
+    drift.add_argument(
+        "--publish", action="store_true", help="also send a drift summary to the alert topic's recipients"
+    )
     drift.add_argument("--no-orphans", action="store_true", help="do not look for managed resources outside the scope")
     onboard = sub.add_parser(
         "onboard", parents=[common], help="deploy one new account (and the central side if needed)"
@@ -86,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
     sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
+    )
+    doctor.add_argument("--sample", type=int, default=5, metavar="N", help="accounts to try the member role in")
     sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
     sandbox = sub.add_parser(
         "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
@@ -141,17 +149,24 @@ def cmd_drift(args: argparse.Namespace, engine: Engine) -> int:
     if args.remove_orphans and not args.repair:
         raise UsageError("--remove-orphans goes with --repair")
     mode = Mode.REPAIR if args.repair else Mode.DRIFT
+    # "repair" words the statuses `repaired` and makes exit 0 mean "everything found was repaired".
     result = engine.converge(
         "repair" if args.repair else "drift",
         mode,
         orphans=not args.no_orphans,
         remove_orphans=args.remove_orphans,
     )
-    result.command = "drift"
-    code = report.exit_code(result)
-    result.command = "repair" if args.repair else "drift"
-    shown = _emit(args, result)
-    return code if not args.repair else shown
+    code = _emit(args, result)
+    if args.publish:
+        from orgalerts.notify import publish_drift
+
+        try:
+            if publish_drift(engine, result, repaired=args.repair):
+                sys.stderr.write("drift summary sent to the alert topic\n")
+        except (ClientError, BotoCoreError) as exc:
+            sys.stderr.write(f"orgalerts: error: could not publish the drift summary: {error_text(exc)}\n")
+            return report.EXIT_FAILED
+    return code
 
 
 def cmd_onboard(args: argparse.Namespace, engine: Engine) -> int:
@@ -199,6 +214,14 @@ def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, engine: Engine) -> int:
+    from orgalerts.doctor import run_doctor
+
+    if not 0 <= args.sample <= 1000:
+        raise UsageError("--sample takes a number from 0 to 1000")
+    return run_doctor(engine, sample=args.sample).emit(as_json=bool(_opt(args, "json")))
+
+
 def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
     from orgalerts.redrive import run_redrive
 
@@ -207,6 +230,7 @@ def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
 
 ENGINE_COMMANDS: dict[str, Callable[[argparse.Namespace, Engine], int]] = {
     "redrive": cmd_redrive,
+    "doctor": cmd_doctor,
     "deploy": cmd_deploy,
     "plan": cmd_plan,
     "drift": cmd_drift,
@@ -233,8 +257,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(config) + "\n")
         return 0
     with environment(config) as settings:
-        engine = Engine(config, Gateway(settings), workers=workers)
-        return ENGINE_COMMANDS[args.command](args, engine)
+        # Live line on a terminal, periodic plain lines otherwise; stderr only (stdout is the report's).
+        progress = ProgressReporter(sys.stderr)
+        engine = Engine(config, Gateway(settings), workers=workers, progress=progress, progress_start=progress.start)
+        try:
+            return ENGINE_COMMANDS[args.command](args, engine)
+        finally:
+            progress.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,9 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\Z")
 PRINCIPAL_RE = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|\*):(iam|sts|\*)::[0-9*]{1,12}:[A-Za-z0-9+=,.@_/*-]+\Z")
 EVENT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}\Z")
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
+# CloudTrail: 3-128 characters, letters/digits at both ends, never two of `._-` in a row, not an IP address.
+TRAIL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|[._-](?=[A-Za-z0-9])){2,127}\Z")
+IP_LIKE_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z")
 
 # A config file is a few kilobytes; refusing huge files keeps a mistake (or a hostile file) cheap.
 MAX_CONFIG_BYTES = 1_000_000
@@ -76,6 +79,21 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class TrailConfig:
+    """Opt-in: `deploy` creates and manages an organization trail (and its S3 bucket) in the management account."""
+
+    create: bool = False
+    name: str = "orgalerts-trail"
+
+
+@dataclass(frozen=True)
+class GuardrailConfig:
+    """Opt-in: an SCP on the target OUs denying changes to orgalerts' resources to all but the member role."""
+
+    scp: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration. `sandbox` is kept raw: only the sandbox package reads it."""
 
@@ -88,6 +106,8 @@ class Config:
     resource_prefix: str
     workers: int
     sandbox: Mapping[str, Any] | None
+    trail: TrailConfig = field(default_factory=TrailConfig)
+    guardrail: GuardrailConfig = field(default_factory=GuardrailConfig)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -178,7 +198,7 @@ def validate_config(raw: object, source: str) -> Config:
         top,
         "",
         required={"organization", "notification"},
-        optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox"},
+        optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox", "trail", "guardrail"},
     )
     region = v.string(top.get("region", "us-east-1"), "region")
     if region not in known_regions():
@@ -274,6 +294,20 @@ def validate_config(raw: object, source: str) -> Config:
     sandbox_raw = top.get("sandbox")
     sandbox = v.mapping(sandbox_raw, "sandbox") if sandbox_raw is not None else None
 
+    trail_raw = v.mapping(top.get("trail", {}), "trail")
+    v.only_keys(trail_raw, "trail", required=set(), optional={"create", "name"})
+    trail_name = v.string(trail_raw.get("name", f"{prefix}trail"), "trail.name")
+    if not TRAIL_NAME_RE.match(trail_name) or IP_LIKE_RE.match(trail_name):
+        raise ConfigError(
+            source,
+            "trail.name",
+            f"a trail name (3-128 of [A-Za-z0-9._-], alphanumeric at both ends), found {_kind(trail_name)}",
+        )
+    trail = TrailConfig(create=v.boolean(trail_raw.get("create", False), "trail.create"), name=trail_name)
+    guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
+    v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
+    guardrail = GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp"))
+
     return Config(
         source=source,
         region=region,
@@ -284,6 +318,8 @@ def validate_config(raw: object, source: str) -> Config:
         resource_prefix=prefix,
         workers=workers_raw,
         sandbox=sandbox,
+        trail=trail,
+        guardrail=guardrail,
     )
 
 

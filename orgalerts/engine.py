@@ -22,6 +22,7 @@ from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, Gateway, er
 from orgalerts.config import Config
 from orgalerts.desired import central_address, central_resources, member_resources, org_watch_resources
 from orgalerts.live import read_central, read_member, read_org_watch
+from orgalerts.management import run_management
 from orgalerts.plan import Plan, diff
 from orgalerts.resources import Names, Resource
 
@@ -124,6 +125,8 @@ class Engine:
         scope = self.scope()
         central = self.run_central(mode, scope)
         management = self.run_org_watch(mode, scope)
+        if only is None:  # opt-in organization trail and guardrail SCP (orgalerts/management.py)
+            management = run_management(self, mode, scope, management)
         targets = list(scope.in_scope)
         if only is not None:
             wanted = set(only)
@@ -152,6 +155,7 @@ class Engine:
         accounts = self._run_members(everyone, Mode.REMOVE, tolerate_unreachable=lambda a: a.id not in in_scope)
         central = self.run_central(Mode.REMOVE, scope)
         management = self.run_org_watch(Mode.REMOVE, scope, force=True)
+        management = run_management(self, Mode.REMOVE, scope, management)
         accounts.sort(key=lambda r: r.account_id)
         return RunReport(command, accounts, central, management=management)
 

@@ -22,7 +22,12 @@ class ConfigError(OrgAlertsError):
         self.source = source
         self.key = key
         self.expected = expected
-        super().__init__(f"{source}: {key}: {expected}")
+        super().__init__(f"{source}: {_one_line(key)}: {_one_line(expected)}")
+
+
+def _one_line(text: str) -> str:
+    """Keys and values quoted from the file may hold newlines or control characters: escape them."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 class UsageError(OrgAlertsError):

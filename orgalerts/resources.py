@@ -28,6 +28,12 @@ KIND_ORDER = (
     "role-policy",
     "rule",
     "target",
+    # management account (opt-in): organization trail with its bucket; guardrail SCP and its attachments
+    "bucket",
+    "bucket-policy",
+    "trail",
+    "scp",
+    "scp-attachment",
 )
 
 

@@ -113,9 +113,7 @@ def test_deploy__second_run__every_account_unchanged_and_zero_writes(sim_org: Si
     # forwarder and watchdog (role, its policy, rule, its tags, its targets) and the dead-letter queue.
     per_member = [c.operation for c in call_log.for_account(sim_org.accounts["prod1"])]
     rule_and_role = ["GetRole", "GetRolePolicy", "DescribeRule", "ListTagsForResource", "ListTargetsByRule"]
-    assert sorted(per_member) == sorted(
-        rule_and_role * 2 + ["GetQueueUrl", "GetQueueAttributes", "ListQueueTags"]
-    )
+    assert sorted(per_member) == sorted(rule_and_role * 2 + ["GetQueueUrl", "GetQueueAttributes", "ListQueueTags"])
 
 
 def test_deploy__role_cannot_be_assumed_in_one_account__others_still_converge(sim_org: SimOrg) -> None:

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 from orgalerts.sandbox.server import Sandbox
@@ -20,9 +20,11 @@ from orgalerts.sandbox.spec import parse_sandbox_spec
 def main(argv: list[str]) -> int:
     spec_path, state_path, source = argv[1], Path(argv[2]), argv[3]
     spec = parse_sandbox_spec(json.loads(Path(spec_path).read_text()), source)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A plain flag, not a threading.Event: Event.set() from a signal handler can deadlock on the lock
+    # the interrupted main thread holds inside Event.wait().
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     with Sandbox(spec) as sandbox:
         port = int(sandbox.endpoint_url.rsplit(":", 1)[1])
         state = {
@@ -38,7 +40,8 @@ def main(argv: list[str]) -> int:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
         sys.stdout.close()
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
     return 0
 
 

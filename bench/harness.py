@@ -1,0 +1,325 @@
+"""Benchmark harness: a simulated organization on moto (in-process), call metering, latency, CPU split.
+
+Not part of the test suite. `run.py` drives it; see bench/RESULTS.md for what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import BotocoreStubber
+
+from orgalerts.aws import CallRecord
+from orgalerts.config import AlertsConfig, Config, validate_config
+
+MANAGEMENT = "123456789012"  # moto's default account: the organization's management account
+POOL_THREAD_PREFIX = "orgalerts"  # Engine's ThreadPoolExecutor(thread_name_prefix=...)
+
+
+def isolate_environment() -> None:
+    """moto in-process, no real credentials or endpoints can leak in."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+
+# --- the simulated organization ------------------------------------------------------------------
+
+
+@dataclass
+class BenchOrg:
+    org_id: str
+    root_id: str
+    ous: dict[str, str]
+    notification: str
+    members: list[str]  # every in-scope account, the notification account included
+    outside: list[str]
+
+    def config(self, profile: str) -> Config:
+        raw: dict[str, Any] = {
+            "region": "us-east-1",
+            "organization": {"ous": [self.ous["Security"], self.ous["Workloads"]]},
+            "member_role": {"name": "OrganizationAccountAccessRole"},
+            "notification": {"account_id": self.notification, "emails": ["secops@example.com"]},
+            "alerts": {"pattern": "iam-changes", **PROFILES[profile]},
+        }
+        return validate_config(raw, "bench")
+
+
+# `core`: the four forwarding resources the issue's budget names (role, its policy, rule, target), with the
+# optional extras off where this version of orgalerts has them. `default`: the shipped defaults.
+PROFILES: dict[str, dict[str, Any]] = {
+    "core": {
+        name: False
+        for name in ("tamper_alerts", "dead_letter_queues")
+        if name in {f.name for f in fields(AlertsConfig)}
+    },
+    "default": {},
+}
+
+# Where the in-scope accounts go (nested OUs, like a real landing zone); the notification account sits in Security.
+LAYOUT = (("Workloads", 0.1), ("Prod", 0.4), ("Deep", 0.2), ("Dev", 0.3))
+
+
+def build_org(size: int, outside: int = 2) -> BenchOrg:
+    """`size` in-scope accounts (notification account included) over nested OUs, plus a few outside the scope."""
+    orgs = boto3.client("organizations", region_name="us-east-1")
+    org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root_id = orgs.list_roots()["Roots"][0]["Id"]
+    ous: dict[str, str] = {}
+
+    def ou(name: str, parent: str) -> None:
+        ous[name] = orgs.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
+
+    ou("Security", root_id)
+    ou("Workloads", root_id)
+    ou("Prod", ous["Workloads"])
+    ou("Deep", ous["Prod"])
+    ou("Dev", ous["Workloads"])
+    ou("Outside", root_id)
+
+    def account(name: str, where: str) -> str:
+        status = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+        account_id = str(status["AccountId"])
+        orgs.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=ous[where])
+        return account_id
+
+    notification = account("notification", "Security")
+    members = [notification]
+    for where, share in LAYOUT:
+        members += [account(f"{where.lower()}-{i:04d}", where) for i in range(int((size - 1) * share))]
+    while len(members) < size:  # rounding: top up in the last OU so that exactly `size` accounts are in scope
+        members.append(account(f"dev-x{len(members):04d}", "Dev"))
+    outside_ids = [account(f"outside-{i}", "Outside") for i in range(outside)]
+    return BenchOrg(org_id, root_id, ous, notification, members[:size], outside_ids)
+
+
+# --- metering --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    pooled: bool  # made by a member worker (True) or by the serial phase: scope listing, central side (False)
+    account_id: str  # the account the call acts in (AssumeRole: the account whose role is assumed)
+    operation: str
+    is_write: bool
+
+
+@dataclass
+class Meter:
+    """A Gateway hook: records every call and injects `latency` seconds before it (in the calling thread)."""
+
+    latency: float = 0.0
+    calls: list[Call] = field(default_factory=list)
+    sim_cpu: float = 0.0  # CPU seconds spent inside moto's request handling
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, account_id: str, service: str, operation: str, params: dict[str, Any]) -> None:
+        target = account_id
+        if operation == "AssumeRole":
+            target = str(params.get("RoleArn", "")).split(":")[4]
+        pooled = threading.current_thread().name.startswith(POOL_THREAD_PREFIX)
+        write = CallRecord(account_id, service, operation).is_write
+        self.calls.append(Call(pooled, target, operation, write))  # list.append is atomic under the GIL
+        if self.latency:
+            time.sleep(self.latency)
+
+    def add_sim_cpu(self, seconds: float) -> None:
+        with self._lock:
+            self.sim_cpu += seconds
+
+    def reset(self) -> None:
+        self.calls = []
+        self.sim_cpu = 0.0
+
+
+@contextmanager
+def simulator_cpu_meter(meter: Meter) -> Iterator[None]:
+    """Measure the CPU moto spends serving requests, per thread, apart from the orchestrator's.
+
+    In mock_aws, moto answers every botocore request from its `before-send` handler (one
+    BotocoreStubber instance); everything outside it (serialising, signing, parsing, our own code)
+    is what the orchestrator would also spend against AWS.
+    """
+    original: Callable[..., Any] = BotocoreStubber.__call__
+
+    def timed(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return original(self, event_name, request, **kwargs)
+        finally:
+            meter.add_sim_cpu(time.thread_time() - start)
+
+    BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def simulator_speedups() -> Iterator[None]:
+    """Remove moto's quadratic cost, which is the simulator's and not the orchestrator's.
+
+    moto 5.2 finds the account of every request by scanning every account's IAM access keys
+    (`moto.iam.models.get_account_id_from`): O(accounts) per request, ~4 ms of CPU per call at 1,000
+    accounts, all under the GIL, which would swamp both the wall time and the concurrency being
+    measured. A key's account never changes, so the answer is memoised. In this benchmark every key
+    is created (by AssumeRole) before it is first used, so a miss can only be the static key of the
+    management account, which is memoised too.
+    """
+    import moto.iam.models as iam_models
+
+    original: Callable[[str], str] = iam_models.get_account_id_from
+    memo: dict[str, str] = {}
+
+    def get_account_id_from(access_key: str) -> str:
+        account_id = memo.get(access_key)
+        if account_id is None:
+            account_id = memo[access_key] = original(access_key)
+        return account_id
+
+    iam_models.get_account_id_from = get_account_id_from
+    try:
+        yield
+    finally:
+        iam_models.get_account_id_from = original
+
+
+# --- throttling ------------------------------------------------------------------------------------
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@cache
+def _protocol(service: str) -> str:
+    return str(botocore.session.get_session().get_service_model(service).resolved_protocol)
+
+
+def throttling_response(service: str) -> AWSResponse:
+    """A 400 throttling answer in the service's wire format, as AWS sends it."""
+    if _protocol(service) == "query":
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            "</Error><RequestId>bench</RequestId></ErrorResponse>"
+        )
+        headers = {"Content-Type": "text/xml"}
+    else:
+        code = "TooManyRequestsException" if service == "organizations" else "ThrottlingException"
+        body = json.dumps({"__type": code, "message": "Rate exceeded"})
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
+    return AWSResponse("https://throttled.invalid/", 400, headers, _Body(body.encode()))
+
+
+@dataclass
+class Throttler:
+    """A Gateway send hook: answers `rate` of the HTTP attempts with a throttling error (while enabled).
+
+    botocore's real retry machinery (adaptive mode, backoff with real sleeps here) handles them. In-process
+    moto still executes the request it was not allowed to answer, so only read-only scenarios are
+    throttled (a re-executed read changes nothing).
+    """
+
+    rate: float
+    seed: int = 42
+    enabled: bool = False
+    attempts: int = 0
+    injected: int = 0
+    _random: random.Random = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def __call__(self, account_id: str, service: str, operation: str, request: Any) -> AWSResponse | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            self.attempts += 1
+            throttled = self._random.random() < self.rate
+            self.injected += throttled
+        return throttling_response(service) if throttled else None
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    profile: str
+    managed: int  # managed resources per member account (desired state)
+    scenario: str
+    size: int
+    workers: int
+    latency: float
+    wall: float
+    process_cpu: float
+    sim_cpu: float
+    calls: list[Call]
+    statuses: dict[str, int]
+    exit_code: int
+    throttled_attempts: int = 0
+    throttled_injected: int = 0
+
+    @property
+    def pooled(self) -> list[Call]:
+        return [c for c in self.calls if c.pooled]
+
+    @property
+    def serial(self) -> list[Call]:
+        return [c for c in self.calls if not c.pooled]
+
+    def per_account(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: {"reads": 0, "writes": 0, "assume": 0})
+        for call in self.pooled:
+            kind = "assume" if call.operation == "AssumeRole" else ("writes" if call.is_write else "reads")
+            counts[call.account_id][kind] += 1
+        return counts
+
+    def mean_max(self, kind: str) -> tuple[float, int]:
+        counts = self.per_account()
+        values = [c[kind] if kind != "total" else sum(c.values()) for c in counts.values()]
+        return (sum(values) / len(values), max(values)) if values else (0.0, 0)
+
+    @property
+    def serial_writes(self) -> int:
+        return sum(1 for c in self.serial if c.is_write and c.operation != "AssumeRole")
+
+    @property
+    def lower_bound(self) -> float:
+        """Serial phase (scope + central, which members depend on) at full latency, then members over the pool."""
+        return len(self.serial) * self.latency + len(self.pooled) * self.latency / self.workers
+
+    @property
+    def naive_lower_bound(self) -> float:
+        """Every call over the pool, as if the serial phase could overlap too."""
+        return len(self.calls) * self.latency / self.workers
+
+    @property
+    def orchestrator_cpu(self) -> float:
+        return self.process_cpu - self.sim_cpu
+
+    @property
+    def cpu_ms_per_account(self) -> float:
+        return 1000 * self.orchestrator_cpu / self.size

@@ -1,0 +1,255 @@
+"""The guardrail (opt-in, `guardrail.scp`): a service control policy that keeps orgalerts' resources intact.
+
+Owns: the SCP document (deny changes to orgalerts' rules and targets, roles, central bus, topic, queues and
+managed trail to every principal except the member role the orchestrator uses, the way AWS Control Tower
+guards its own resources), its attachments (the target OUs or root, and `include_accounts`), reading both
+back as `Resource`s, and the writes. Organizations calls run with the orchestrator's own credentials
+(management account, or a delegated administrator allowed to manage policies).
+
+SCPs never restrict the management account; that is AWS's rule, not a gap here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orgalerts.config import Config
+from orgalerts.plan import Change
+from orgalerts.resources import Names, Resource, canonical_policy, is_managed_tags, managed_tags
+
+# IAM actions of the orchestrator (management account) for the guardrail (merged by `orgalerts permissions`).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "orchestrator": (
+        "organizations:ListPolicies",
+        "organizations:DescribePolicy",
+        "organizations:ListTagsForResource",
+        "organizations:ListTargetsForPolicy",
+        "organizations:CreatePolicy",
+        "organizations:TagResource",
+        "organizations:UpdatePolicy",
+        "organizations:DeletePolicy",
+        "organizations:AttachPolicy",
+        "organizations:DetachPolicy",
+        "organizations:ListRoots",
+        "organizations:EnablePolicyType",
+    ),
+}
+
+SCP_TYPE = "SERVICE_CONTROL_POLICY"
+MAX_SCP_CHARS = 5120  # AWS's limit on an SCP document
+
+RULE_ACTIONS = (
+    "events:DeleteRule",
+    "events:DisableRule",
+    "events:PutRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "events:TagResource",
+    "events:UntagResource",
+)
+BUS_ACTIONS = (
+    "events:DeleteEventBus",
+    "events:PutPermission",
+    "events:RemovePermission",
+    "events:TagResource",
+    "events:UntagResource",
+)
+ROLE_ACTIONS = (
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+TOPIC_ACTIONS = (
+    "sns:AddPermission",
+    "sns:DeleteTopic",
+    "sns:RemovePermission",
+    "sns:SetTopicAttributes",
+    "sns:TagResource",
+    "sns:UntagResource",
+)
+QUEUE_ACTIONS = (
+    "sqs:AddPermission",
+    "sqs:DeleteQueue",
+    "sqs:PurgeQueue",
+    "sqs:RemovePermission",
+    "sqs:SetQueueAttributes",
+    "sqs:TagQueue",
+    "sqs:UntagQueue",
+)
+TRAIL_ACTIONS = (
+    "cloudtrail:DeleteTrail",
+    "cloudtrail:PutEventSelectors",
+    "cloudtrail:RemoveTags",
+    "cloudtrail:StopLogging",
+    "cloudtrail:UpdateTrail",
+)
+
+
+def policy_name(config: Config) -> str:
+    return f"{Names(config.resource_prefix).prefix}guardrail"
+
+
+def exempt_principal(config: Config) -> str:
+    """The role the orchestrator assumes in every account: the only principal allowed to change orgalerts."""
+    return f"arn:aws:iam::*:role/{config.member_role.name}"
+
+
+def scp_document(config: Config, management_account_id: str) -> dict[str, Any]:
+    """Deny every change to orgalerts' resources unless the caller is the orchestrator's member role."""
+    prefix = Names(config.resource_prefix).prefix
+    unless = {"ArnNotLike": {"aws:PrincipalArn": exempt_principal(config)}}
+
+    def deny(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str, Any]:
+        return {"Sid": sid, "Effect": "Deny", "Action": list(actions), "Resource": resources, "Condition": unless}
+
+    statements = [
+        # `*` in an ARN pattern spans `/`: rules on the central bus (rule/<bus>/<rule>) are covered too.
+        deny("OrgAlertsRules", RULE_ACTIONS, [f"arn:aws:events:*:*:rule/{prefix}*"]),
+        deny("OrgAlertsBus", BUS_ACTIONS, [f"arn:aws:events:*:*:event-bus/{prefix}*"]),
+        deny("OrgAlertsRoles", ROLE_ACTIONS, [f"arn:aws:iam::*:role/{prefix}*"]),
+        deny("OrgAlertsTopic", TOPIC_ACTIONS, [f"arn:aws:sns:*:*:{prefix}*"]),
+        deny("OrgAlertsQueues", QUEUE_ACTIONS, [f"arn:aws:sqs:*:*:{prefix}*"]),
+    ]
+    if config.trail.create:
+        statements.append(
+            deny(
+                "OrgAlertsTrail",
+                TRAIL_ACTIONS,
+                [f"arn:aws:cloudtrail:*:{management_account_id}:trail/{config.trail.name}"],
+            )
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def description(config: Config) -> str:
+    return (
+        f"orgalerts guardrail: only role {config.member_role.name} may change orgalerts' rules, roles, bus, "
+        "topic, queues and trail"
+    )
+
+
+def attachment_targets(config: Config, management_account_id: str) -> list[str]:
+    """The target OUs (or root) and the explicitly included accounts (an SCP on the management account
+    has no effect, so it is left out)."""
+    targets = list(config.organization.ous)
+    targets += [a for a in config.organization.include_accounts if a != management_account_id]
+    return targets
+
+
+def guardrail_resources(config: Config, management_account_id: str) -> list[Resource]:
+    name = policy_name(config)
+    document = canonical_policy(scp_document(config, management_account_id))
+    resources = [Resource("scp", name, {"document": document, "description": description(config)})]
+    resources += [
+        Resource("scp-attachment", f"{name}/{target}", {"target": target})
+        for target in attachment_targets(config, management_account_id)
+    ]
+    return resources
+
+
+# --- live ------------------------------------------------------------------------------------------------
+
+
+def read_guardrail(orgs: Any, name: str) -> list[Resource]:
+    """The SCP with the managed name and, when it is orgalerts', every target it is attached to."""
+    summary = None
+    for page in orgs.get_paginator("list_policies").paginate(Filter=SCP_TYPE):
+        summary = next((p for p in page.get("Policies", []) if p.get("Name") == name), None)
+        if summary is not None:
+            break
+    if summary is None:
+        return []
+    policy_id = str(summary["Id"])
+    tags = orgs.list_tags_for_resource(ResourceId=policy_id).get("Tags", [])
+    if not is_managed_tags(tags):
+        return [Resource("scp", name, {}, managed=False, arn=policy_id)]
+    policy = orgs.describe_policy(PolicyId=policy_id)["Policy"]
+    props = {
+        "document": canonical_policy(policy.get("Content") or "{}"),
+        "description": str(policy.get("PolicySummary", {}).get("Description", "")),
+    }
+    found = [Resource("scp", name, props, arn=policy_id)]
+    for page in orgs.get_paginator("list_targets_for_policy").paginate(PolicyId=policy_id):
+        for target in page.get("Targets", []):
+            target_id = str(target["TargetId"])
+            found.append(Resource("scp-attachment", f"{name}/{target_id}", {"target": target_id}, arn=policy_id))
+    return found
+
+
+def scp_policy_type_enabled(orgs: Any) -> tuple[str, bool]:
+    """The root id, and whether SCPs are enabled on it (attaching an SCP fails otherwise)."""
+    roots = orgs.list_roots().get("Roots", [])
+    if not roots:
+        return "", False
+    root = roots[0]
+    enabled = any(t.get("Type") == SCP_TYPE and t.get("Status") == "ENABLED" for t in root.get("PolicyTypes", []))
+    return str(root["Id"]), enabled
+
+
+# --- findings -------------------------------------------------------------------------------------------
+
+
+def finding(change: Change) -> str:
+    r = change.resource
+    if change.kind == "scp-attachment":
+        policy, target = r.name.split("/", 1)
+        if change.action == "create":
+            return f"guardrail SCP {policy} not attached to {target}"
+        return f"guardrail SCP {policy} attached to {target}, which is not configured"
+    if change.action == "create":
+        return f"guardrail SCP {r.name} missing"
+    if change.action == "delete":
+        return f"guardrail SCP {r.name} is not configured (stale)"
+    details = ["deny statements changed" if f == "document" else f"{f} changed" for f in change.fields]
+    return f"guardrail SCP {r.name}: {'; '.join(details)}"
+
+
+# --- writes ---------------------------------------------------------------------------------------------
+
+
+class GuardrailWriter:
+    """Writes for the SCP and its attachments. `policy_ids` maps policy names to ids (live, or just created)."""
+
+    def __init__(self, orgs: Any, policy_ids: dict[str, str]) -> None:
+        self.orgs = orgs
+        self.policy_ids = policy_ids
+
+    def apply(self, change: Change) -> None:
+        getattr(self, f"{change.action}_{change.kind.replace('-', '_')}")(change)
+
+    def create_scp(self, change: Change) -> None:
+        r = change.resource
+        created = self.orgs.create_policy(
+            Name=r.name,
+            Description=r.props["description"],
+            Content=r.props["document"],
+            Type=SCP_TYPE,
+            Tags=managed_tags(),
+        )
+        self.policy_ids[r.name] = str(created["Policy"]["PolicySummary"]["Id"])
+
+    def update_scp(self, change: Change) -> None:
+        r = change.resource
+        self.orgs.update_policy(
+            PolicyId=self.policy_ids[r.name], Content=r.props["document"], Description=r.props["description"]
+        )
+
+    def delete_scp(self, change: Change) -> None:
+        self.orgs.delete_policy(PolicyId=change.resource.arn)
+
+    def create_scp_attachment(self, change: Change) -> None:
+        policy = change.resource.name.split("/", 1)[0]
+        self.orgs.attach_policy(PolicyId=self.policy_ids[policy], TargetId=change.resource.props["target"])
+
+    def delete_scp_attachment(self, change: Change) -> None:
+        self.orgs.detach_policy(PolicyId=change.resource.arn, TargetId=change.resource.props["target"])
