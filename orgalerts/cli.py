@@ -16,7 +16,7 @@ from typing import Any
 from orgalerts import __version__, report
 from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, error_text
 from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
-from orgalerts.engine import Engine, Mode, RunReport
+from orgalerts.engine import Engine, Interrupted, Mode, RunReport
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
 from orgalerts.progress import ProgressReporter
 
@@ -262,6 +262,11 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(config, Gateway(settings), workers=workers, progress=progress, progress_start=progress.start)
         try:
             return ENGINE_COMMANDS[args.command](args, engine)
+        except Interrupted as exc:
+            progress.close()
+            if exc.report is not None:
+                _emit(args, exc.report)  # what was done, and what was not attempted
+            raise KeyboardInterrupt from None
         finally:
             progress.close()
 

@@ -75,6 +75,15 @@ class RunReport:
     management: SideResult | None = None
 
 
+class Interrupted(Exception):
+    """Ctrl-C during the member phase: carries every account's result so far (the rest `not attempted`)."""
+
+    def __init__(self, results: list[SideResult], report: RunReport | None = None) -> None:
+        super().__init__("interrupted")
+        self.results = results
+        self.report = report
+
+
 ProgressCallback = Callable[[SideResult], None]
 
 # Errors that stay inside one account: AWS errors, transport errors, partial failures.
@@ -132,7 +141,11 @@ class Engine:
             wanted = set(only)
             targets = [a for a in targets if a.id in wanted]
         blocked = mode.writes and central.status == "failed"
-        accounts = self._run_members(targets, mode, blocked=blocked)
+        try:
+            accounts = self._run_members(targets, mode, blocked=blocked)
+        except Interrupted as exc:
+            exc.report = RunReport(command, sorted(exc.results, key=lambda r: r.account_id), central, [], management)
+            raise
         if only is None:
             accounts += [
                 SideResult(s.account.id, "skipped", error=None, name=s.account.name, notes=[s.reason])
@@ -235,9 +248,22 @@ class Engine:
                     if self.progress is not None:
                         self.progress(result)
             except KeyboardInterrupt:
+                # Finish the accounts in flight (never leave one half-written), start no other.
                 self.cancel.set()
                 pool.shutdown(wait=True, cancel_futures=True)
-                raise
+                done = {r.account_id for r in results}
+                for future, account in futures.items():
+                    if account.id in done:
+                        continue
+                    if future.done() and not future.cancelled():
+                        results.append(future.result())
+                    else:
+                        results.append(
+                            SideResult(
+                                account.id, "failed", error="not attempted: the run was interrupted", name=account.name
+                            )
+                        )
+                raise Interrupted(results) from None
         return results
 
     def run_member(

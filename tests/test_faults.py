@@ -590,8 +590,7 @@ def test_fault__put_targets_failed_entry_on_central_side__members_not_written_th
 @pytest.fixture
 def sigint_raises() -> Iterator[None]:
     """SIGINT raises KeyboardInterrupt in the main thread, as in a terminal (whatever the test runner set)."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals are only delivered to the main thread")
+    assert threading.current_thread() is threading.main_thread(), "signals reach only the main thread"
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
@@ -633,8 +632,10 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
     out, err = capsys.readouterr()
     assert code == 130
     assert "interrupted; run the same command again" in err and "Traceback" not in err
-    assert out == ""  # no JSON document claims a result for the run
     (victim,) = interrupted
+    # The report tells the truth: the account in flight finished, the others were not attempted.
+    partial = {a["account_id"]: a for a in json.loads(out)["accounts"]}
+    assert partial[victim]["status"] == "created"
     # The account in flight when Ctrl-C came was finished, not left half-configured.
     state = member_state(sim, victim)
     assert state["policy"] == NAMES.forwarder_policy and len(state["targets"]) == 1
@@ -643,6 +644,8 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
     assert not_started
     for account in not_started:
         assert_untouched(sim, account)
+        assert partial[account]["status"] == "failed"
+        assert partial[account]["error"] == "not attempted: the run was interrupted"
 
     monkeypatch.setattr(cli, "Engine", Engine)
     monkeypatch.setattr(cli, "Gateway", Gateway)
