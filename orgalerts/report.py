@@ -113,6 +113,10 @@ def write_markdown(report: RunReport, path: str, now: datetime | None = None) ->
         "",
         f"Run at {now.strftime('%Y-%m-%d %H:%M UTC')}. Exit code {exit_code(report)}.",
         "",
+        "Since when: drift is found by comparing state, so its start is not known here; each change to the",
+        "alerting itself also raised an `[orgalerts] TAMPER ALERT` at the time it was made (see the alert",
+        "mailbox or the CloudTrail event history of the account named below).",
+        "",
         "| where | account | status | findings / changes | error |",
         "|---|---|---|---|---|",
     ]
