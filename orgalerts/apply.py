@@ -143,27 +143,20 @@ class Applier:
         self.clients.iam.delete_role_policy(RoleName=role, PolicyName=policy)
 
     # --- rules and targets ---------------------------------------------------------------------
-    def _create_rule(self, r: Resource, _: Change) -> None:
+    def _create_rule(self, r: Resource, change: Change) -> None:
         bus, name = r.name.split("/", 1)
+        # Tags only on create: PutRule without Tags keeps the existing ones.
+        tags = {"Tags": managed_tags()} if change.action == "create" else {}
         self.clients.events.put_rule(
             Name=name,
             EventBusName=bus,
             EventPattern=r.props["pattern"],
             State=r.props["state"],
             Description=r.props["description"],
-            Tags=managed_tags(),
+            **tags,
         )
 
-    def _update_rule(self, r: Resource, _: Change) -> None:
-        # PutRule without Tags keeps the existing tags.
-        bus, name = r.name.split("/", 1)
-        self.clients.events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=r.props["pattern"],
-            State=r.props["state"],
-            Description=r.props["description"],
-        )
+    _update_rule = _create_rule
 
     def _delete_rule(self, r: Resource, _: Change) -> None:
         bus, name = r.name.split("/", 1)

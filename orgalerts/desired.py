@@ -152,6 +152,25 @@ def watchdog_pattern(config: Config) -> dict[str, object]:
     return {"$or": [*patterns.watch_branches(names.member_rule, names.forwarder_role), patterns.trail_branch()]}
 
 
+def forwarding_path(
+    config: Config, account_id: str, role: str, rule: str, rule_props: dict[str, str], *, dlq_arn: str = ""
+) -> list[Resource]:
+    """A rule on an account's default bus (us-east-1) sending to the central bus through its own role."""
+    central = central_address(config)
+    names = central.names
+    role_arn = f"arn:{PARTITION}:iam::{account_id}:role/{role}"
+    return [
+        Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
+        Resource(
+            "role-policy",
+            f"{role}/{names.forwarder_policy}",
+            {"document": forwarder_permissions_policy(central.bus_arn)},
+        ),
+        Resource("rule", f"default/{rule}", rule_props),
+        _target(f"default/{rule}/{names.member_target_id}", central.bus_arn, role_arn=role_arn, dlq_arn=dlq_arn),
+    ]
+
+
 def member_resources(config: Config, account_id: str) -> list[Resource]:
     """The forwarding resources of one member account (all in us-east-1)."""
     central = central_address(config)
@@ -163,43 +182,34 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     watchdog_arn = _rule_arn(region, account_id, "default", names.watchdog_rule)
     dlq_arn = f"arn:{PARTITION}:sqs:{region}:{account_id}:{names.member_dlq}" if alerts.dead_letter_queues else ""
 
-    def forwarder(
-        role: str, rule: str, pattern: dict[str, object], rule_state: str, description: str
-    ) -> list[Resource]:
-        role_arn = f"arn:{PARTITION}:iam::{account_id}:role/{role}"
-        return [
-            Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
-            Resource(
-                "role-policy",
-                f"{role}/{names.forwarder_policy}",
-                {"document": forwarder_permissions_policy(central.bus_arn)},
-            ),
-            Resource(
-                "rule",
-                f"default/{rule}",
-                {"pattern": canonical_json(pattern), "state": rule_state, "description": description},
-            ),
-            _target(f"default/{rule}/{names.member_target_id}", central.bus_arn, role_arn=role_arn, dlq_arn=dlq_arn),
-        ]
-
     resources: list[Resource] = []
     if alerts.dead_letter_queues:
         rule_arns = [forward_arn] + ([watchdog_arn] if alerts.tamper_alerts else [])
         resources.append(_queue(names.member_dlq, region, account_id, rule_arns))
-    resources += forwarder(
+    resources += forwarding_path(
+        config,
+        account_id,
         names.forwarder_role,
         names.member_rule,
-        member_pattern(config),
-        state,
-        "orgalerts: forward IAM-change events to the central bus",
+        {
+            "pattern": canonical_json(member_pattern(config)),
+            "state": state,
+            "description": "orgalerts: forward IAM-change events to the central bus",
+        },
+        dlq_arn=dlq_arn,
     )
     if alerts.tamper_alerts:
-        resources += forwarder(
+        resources += forwarding_path(
+            config,
+            account_id,
             names.watchdog_role,
             names.watchdog_rule,
-            watchdog_pattern(config),
-            patterns.STATE_ENABLED,
-            "orgalerts: report changes to the forwarding rule, its role and CloudTrail logging",
+            {
+                "pattern": canonical_json(watchdog_pattern(config)),
+                "state": patterns.STATE_ENABLED,
+                "description": "orgalerts: report changes to the forwarding rule, its role and CloudTrail logging",
+            },
+            dlq_arn=dlq_arn,
         )
     return resources
 
@@ -386,30 +396,15 @@ def account_change_pattern(scope: Scope) -> dict[str, object]:
 
 def org_watch_resources(config: Config, scope: Scope) -> list[Resource]:
     """In the management account (us-east-1): forward the Organizations events that add accounts."""
-    central = central_address(config)
-    names = central.names
-    account_id = scope.management_account_id
-    role = names.org_forwarder_role
-    pattern = account_change_pattern(scope)
-    return [
-        Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
-        Resource(
-            "role-policy",
-            f"{role}/{names.forwarder_policy}",
-            {"document": forwarder_permissions_policy(central.bus_arn)},
-        ),
-        Resource(
-            "rule",
-            f"default/{names.org_watch_rule}",
-            {
-                "pattern": canonical_json(pattern),
-                "state": patterns.STATE_ENABLED,
-                "description": "orgalerts: forward account moves into target OUs to the central bus",
-            },
-        ),
-        _target(
-            f"default/{names.org_watch_rule}/{names.member_target_id}",
-            central.bus_arn,
-            role_arn=f"arn:{PARTITION}:iam::{account_id}:role/{role}",
-        ),
-    ]
+    names = Names(config.resource_prefix)
+    return forwarding_path(
+        config,
+        scope.management_account_id,
+        names.org_forwarder_role,
+        names.org_watch_rule,
+        {
+            "pattern": canonical_json(account_change_pattern(scope)),
+            "state": patterns.STATE_ENABLED,
+            "description": "orgalerts: forward account moves into target OUs to the central bus",
+        },
+    )

@@ -33,24 +33,28 @@ INPUT_PATHS: dict[str, str] = {
     "eventId": "$.detail.eventID",
 }
 
-# A plain-text template (not JSON): EventBridge substitutes <variables> and sends the text as is.
+# What every alert says about the call, whatever its headline.
+_CALL_DETAILS = [
+    "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
+    "What:   <action> on <service>",
+    "        parameters: <parameters>",
+    "Where:  account <account>, region <region>",
+    "When:   <time>",
+    "From:   <sourceIp> (<userAgent>)",
+    "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
+    "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
+]
+
+# Plain-text templates (not JSON): EventBridge substitutes <variables> and sends the text as is.
 TEMPLATE = "\n".join(
     [
         "[orgalerts] IAM change in account <account>: <action>",
         "",
-        "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
-        "What:   <action> on <service>",
-        "        parameters: <parameters>",
-        "Where:  account <account>, region <region>",
-        "When:   <time>",
-        "From:   <sourceIp> (<userAgent>)",
-        "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
-        "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
+        *_CALL_DETAILS,
         "",
         "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'.",
     ]
 )
-
 
 TAMPER_TEMPLATE = "\n".join(
     [
@@ -59,19 +63,11 @@ TAMPER_TEMPLATE = "\n".join(
         "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
         "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
         "",
-        "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
-        "What:   <action> on <service>",
-        "        parameters: <parameters>",
-        "Where:  account <account>, region <region>",
-        "When:   <time>",
-        "From:   <sourceIp> (<userAgent>)",
-        "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
-        "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
+        *_CALL_DETAILS,
         "",
         "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
     ]
 )
-
 
 ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     "action": "$.detail.eventName",
