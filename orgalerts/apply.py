@@ -16,7 +16,7 @@ import tenacity
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.plan import Change
-from orgalerts.resources import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, Resource, managed_tags
+from orgalerts.resources import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, Resource, managed_tags, statement_ids
 
 # IAM actions the writes below need, by principal (merged by `orgalerts permissions`). Tagging on
 # create and passing the forwarder role to EventBridge are separate authorisations in IAM.
@@ -213,10 +213,20 @@ class Applier:
         self.clients.events.delete_event_bus(Name=r.name)
 
     def _create_bus_policy(self, r: Resource, _: Change) -> None:
-        # The `Policy` form replaces the whole document: foreign statements disappear with it.
         self.clients.events.put_permission(EventBusName=r.name, Policy=r.props["document"])
 
-    _update_bus_policy = _create_bus_policy
+    def _update_bus_policy(self, r: Resource, change: Change) -> None:
+        # Statements we do not want (a foreign grant, one for a dropped feature) are removed by Sid
+        # first, so they go whether PutPermission's `Policy` form replaces the document (AWS) or
+        # merges into it (moto); one without a Sid can only go with all of them.
+        assert change.live is not None
+        unwanted = statement_ids(change.live.props.get("document", "")) - statement_ids(r.props["document"])
+        if "" in unwanted:
+            self.clients.events.remove_permission(EventBusName=r.name, RemoveAllPermissions=True)
+        else:
+            for sid in sorted(unwanted):
+                self.clients.events.remove_permission(EventBusName=r.name, StatementId=sid)
+        self.clients.events.put_permission(EventBusName=r.name, Policy=r.props["document"])
 
     def _delete_bus_policy(self, r: Resource, _: Change) -> None:
         self.clients.events.remove_permission(EventBusName=r.name, RemoveAllPermissions=True)

@@ -291,7 +291,17 @@ class Engine:
             iam = access.client("iam", MEMBER_REGION)
             events = access.client("events", MEMBER_REGION)
             sqs = access.client("sqs", MEMBER_REGION)
-            live = read_member(iam, events, sqs, self.names)
+            # Removal and orphan checks look for everything; converging looks for what the config uses.
+            everything = mode is Mode.REMOVE or orphan_check
+            alerts = self.config.alerts
+            live = read_member(
+                iam,
+                events,
+                sqs,
+                self.names,
+                watchdog=everything or alerts.tamper_alerts,
+                dead_letters=everything or alerts.dead_letter_queues,
+            )
             if orphan_check:
                 desired: list[Resource] = []
             else:

@@ -137,15 +137,26 @@ def read_queue(sqs: Any, name: str) -> list[Resource]:
     return [Resource("queue", name, props, managed, notes=notes, arn=str(url))]
 
 
-def read_member(iam: Any, events: Any, sqs: Any, names: Names) -> list[Resource]:
-    """A member account's forwarding resources (us-east-1): forwarder and watchdog, and the DLQ."""
-    return (
-        read_queue(sqs, names.member_dlq)
-        + read_role(iam, names.forwarder_role, names.forwarder_policy)
-        + read_rule(events, "default", names.member_rule)
-        + read_role(iam, names.watchdog_role, names.forwarder_policy)
-        + read_rule(events, "default", names.watchdog_rule)
+def read_member(
+    iam: Any, events: Any, sqs: Any, names: Names, *, watchdog: bool = True, dead_letters: bool = True
+) -> list[Resource]:
+    """A member account's forwarding resources (us-east-1): forwarder and watchdog, and the DLQ.
+
+    With a feature off (`watchdog`, `dead_letters` False) its resources are read only when the live
+    forwarding rule shows it was on (its pattern names the watchdog, its target has a dead-letter
+    queue): turning a feature off still removes what it left, and a steady state pays no extra reads.
+    """
+    found = read_role(iam, names.forwarder_role, names.forwarder_policy) + read_rule(
+        events, "default", names.member_rule
     )
+    forward_key = f"default/{names.member_rule}"
+    rule = next((r for r in found if r.kind == "rule" and r.name == forward_key), None)
+    if watchdog or (rule is not None and names.watchdog_rule in rule.props.get("pattern", "")):
+        found += read_role(iam, names.watchdog_role, names.forwarder_policy)
+        found += read_rule(events, "default", names.watchdog_rule)
+    if dead_letters or any(r.kind == "target" and r.props.get("dlq_arn") for r in found):
+        found = read_queue(sqs, names.member_dlq) + found
+    return found
 
 
 def read_bus(events: Any, bus: str) -> list[Resource]:

@@ -48,7 +48,14 @@ def test_drift__tampering_behind_our_back__exactly_those_accounts_reported_witho
                         "Principal": "*",
                         "Action": "events:PutEvents",
                         "Resource": bus_arn,
-                    }
+                    },
+                    {
+                        "Sid": "partner",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                        "Action": "events:PutEvents",
+                        "Resource": bus_arn,
+                    },
                 ],
             }
         ),
@@ -69,7 +76,7 @@ def test_drift__tampering_behind_our_back__exactly_those_accounts_reported_witho
     assert len(drifted[retargeted]) == 1 and "points elsewhere" in drifted[retargeted][0]
     assert document["central"]["status"] == "drifted"
     assert document["central"]["changes"] == [
-        "bus policy orgalerts-central: policy widened (foreign statements: anyone)"
+        "bus policy orgalerts-central: policy widened (foreign statements: anyone, partner)"
     ]
     assert document["orphans"] == []
 
