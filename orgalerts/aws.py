@@ -104,7 +104,10 @@ class GatewaySettings:
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    max_attempts: int = 8  # botocore attempts per call (throttling, 5xx, connection errors)
+    # botocore attempts per call (throttling, 5xx, connection errors). 12 so that a 30% throttle rate
+    # slows a 1,000-account run but does not fail it: 0.3**12 per call is ~0.01 failed calls per run,
+    # where 8 attempts left about one account failed per run (bench/RESULTS.md).
+    max_attempts: int = 12
     retry_mode: str = "adaptive"  # client-side rate limiting on top of backoff when throttled
     # Calls in member accounts: their quotas are each account's own, and one client per service serves every
     # account, so a client-side (adaptive) rate learnt from one account's throttling would slow all the

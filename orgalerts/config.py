@@ -287,7 +287,7 @@ def validate_config(raw: object, source: str) -> Config:
     if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
         raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {_short(prefix)!r}")
 
-    workers_raw = top.get("workers", 16)
+    workers_raw = top.get("workers", 32)
     if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
         raise ConfigError(source, "workers", f"an integer from 1 to 256, found {_kind(workers_raw)}")
 

@@ -240,6 +240,9 @@ def only_in(account: str, kind: str, operation: str | None = None) -> Chooser:
     return choose
 
 
+ATTEMPTS = GatewaySettings().max_attempts
+
+
 def max_attempts_in(injector: Injector, account: str) -> int:
     return max(n for (acct, _, _), n in injector.attempts.items() if acct == account)
 
@@ -252,7 +255,7 @@ def _role_arn_in(body: str) -> str:
 
 
 def engine_for(sim: SimOrg, *, send_hook: Any = None, call_hook: Any = None, log: CallLog | None = None) -> Engine:
-    gateway = Gateway(GatewaySettings())  # the product's retry settings: adaptive mode, 8 attempts
+    gateway = Gateway(GatewaySettings())  # the product's retry settings
     if send_hook is not None:
         gateway.add_send_hook(send_hook)
     if call_hook is not None:
@@ -364,7 +367,7 @@ def test_fault__throttling_in_bursts_every_service__retried_and_converges(sim: S
     def bursts(account: str, service: str, operation: str, body: str, index: int) -> str | None:
         with lock:
             n = next(counter)
-        # 5 attempts in a row out of every 12 are throttled, whoever makes them (below the 8 attempts allowed).
+        # 5 attempts in a row out of every 12 are throttled, whoever makes them (below the attempts allowed).
         return "throttle" if n % 12 < 5 else None
 
     injector = Injector(bursts)
@@ -390,7 +393,7 @@ def test_fault__throttling_never_ends_in_one_account__that_account_failed_with_c
     assert errors(result)[victim].split(": ", 1) in (
         [code, "Rate exceeded"] for code in ("Throttling", "ThrottlingException", "TooManyRequestsException")
     )
-    assert max_attempts_in(injector, victim) == 8  # the product's 8 attempts on its first call, then it gave up
+    assert max_attempts_in(injector, victim) == ATTEMPTS  # every attempt allowed on its first call, then it gave up
     others = [a for a in sim.in_scope if a != victim]
     assert {a: statuses(result)[a] for a in others} == dict.fromkeys(others, "created")
     assert_untouched(sim, victim)
@@ -427,7 +430,7 @@ def test_fault__503_never_ends_on_put_rule_in_one_account__failed_half_configure
     assert exit_code(result) == 1
     assert statuses(result)[victim] == "failed"
     assert errors(result)[victim].startswith("ServiceUnavailable: ")
-    assert injector.attempts[(victim, "events", "PutRule")] == 8  # adaptive mode, 8 attempts in all
+    assert injector.attempts[(victim, "events", "PutRule")] == ATTEMPTS  # every attempt allowed, in all
     done = next(a for a in result.accounts if a.account_id == victim).changes
     assert any(NAMES.forwarder_role in change for change in done)  # the report says what was done before
     state = member_state(sim, victim)
@@ -455,7 +458,7 @@ def test_fault__endpoint_unreachable_for_one_account__failed_with_connection_err
     assert exit_code(result) == 1
     assert statuses(result)[victim] == "failed"
     assert errors(result)[victim].startswith("EndpointConnectionError: Could not connect to the endpoint URL")
-    assert max_attempts_in(injector, victim) == 8
+    assert max_attempts_in(injector, victim) == ATTEMPTS
     assert_untouched(sim, victim)
     recover(sim)
 
