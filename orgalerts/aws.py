@@ -344,7 +344,7 @@ class Gateway:
                 )
                 # before-parameter-build sees the API parameters (before-call only sees the serialised request).
                 client.meta.events.register("before-parameter-build", self._before_call_handler(client))
-                client.meta.events.register("before-sign", _sign_as_current_account)
+                client.meta.events.register("before-sign", _signer(member=member))
                 # First: a send hook's answer replaces the request, so no other before-send handler (a stubber,
                 # in-process moto) may act on it before the hook decides.
                 client.meta.events.register_first("before-send", self._before_send_handler(client))
@@ -389,8 +389,22 @@ def _current_account_id() -> str:
     return access.account_id if access is not None else ""
 
 
-def _sign_as_current_account(request: Any, **_: Any) -> None:
-    """botocore `before-sign`: sign with the bound account's credentials (None: the base credentials)."""
-    access = _CURRENT.get()
-    if access is not None and access._signing is not None:
-        request.context.setdefault("signing", {})["request_credentials"] = access._signing
+class UnboundMemberCall(RuntimeError):
+    """A member-side client was used outside an account binding: it would have signed as the orchestrator."""
+
+
+def _signer(*, member: bool) -> Callable[..., None]:
+    """botocore `before-sign`: sign with the bound account's credentials.
+
+    A member-side client has no credentials of its own worth using: were a call ever made on it
+    without an account bound, it would run as the orchestrator in the wrong account. Refuse instead.
+    """
+
+    def sign(request: Any, **_: Any) -> None:
+        access = _CURRENT.get()
+        if access is not None and access._signing is not None:
+            request.context.setdefault("signing", {})["request_credentials"] = access._signing
+        elif member:
+            raise UnboundMemberCall("a member-account call was made without its account's credentials")
+
+    return sign

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from conftest import CallLog, SimOrg, make_engine
 
 from orgalerts.aws import MEMBER_REGION, Gateway, GatewaySettings
@@ -56,3 +57,15 @@ def test_gateway__shared_client__each_call_signed_as_its_account_and_reported_fo
     assert (prod2, "ListRoles") in by_account  # a paginated call is reported for the account it ran in
     assert (prod2, "CreateRole") not in by_account
     assert first.client("iam", MEMBER_REGION)._client is second.client("iam", MEMBER_REGION)._client
+
+
+def test_gateway__member_client_used_without_its_account__refuses_instead_of_signing_as_orchestrator(
+    sim_org: SimOrg,
+) -> None:
+    from orgalerts.aws import UnboundMemberCall
+
+    gateway = Gateway(GatewaySettings(max_attempts=1))
+    access = gateway.account(sim_org.accounts["prod1"], "OrganizationAccountAccessRole", None)
+    shared = access.client("iam", "us-east-1")._client  # the shared client, bypassing the account binding
+    with pytest.raises(UnboundMemberCall):
+        shared.list_roles()
