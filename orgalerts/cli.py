@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
+    watch = sub.add_parser("watch", parents=[common], help="print alerts as they arrive (Ctrl-C to stop)")
+    watch.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
     doctor = sub.add_parser(
         "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
@@ -222,6 +224,15 @@ def cmd_doctor(args: argparse.Namespace, engine: Engine) -> int:
     return run_doctor(engine, sample=args.sample).emit(as_json=bool(_opt(args, "json")))
 
 
+def cmd_watch(args: argparse.Namespace, engine: Engine) -> int:
+    from orgalerts.watch import run_watch
+
+    sys.stderr.write("orgalerts watch: printing alerts as they arrive; Ctrl-C to stop\n")
+    received = run_watch(engine, sys.stdout, seconds=args.seconds)
+    sys.stderr.write(f"orgalerts watch: {received} alerts\n")
+    return 0
+
+
 def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
     from orgalerts.redrive import run_redrive
 
@@ -230,6 +241,7 @@ def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
 
 ENGINE_COMMANDS: dict[str, Callable[[argparse.Namespace, Engine], int]] = {
     "redrive": cmd_redrive,
+    "watch": cmd_watch,
     "doctor": cmd_doctor,
     "deploy": cmd_deploy,
     "plan": cmd_plan,

@@ -188,13 +188,9 @@ def central_watch_pattern(bus_name: str, topic_arn: str) -> dict[str, Any]:
             _call("aws.events", "events.amazonaws.com", ["DeleteEventBus"], {"name": bus}),
             _call("aws.events", "events.amazonaws.com", RULE_TAMPER_EVENTS, {"eventBusName": bus}),
             _call("aws.events", "events.amazonaws.com", TARGET_TAMPER_EVENTS, {"eventBusName": bus}),
-            _call(
-                "aws.sns",
-                "sns.amazonaws.com",
-                ["DeleteTopic", "SetTopicAttributes", "Subscribe"],
-                {"topicArn": [topic_arn]},
-            ),
-            _call("aws.sns", "sns.amazonaws.com", ["Unsubscribe"], {"subscriptionArn": [{"prefix": f"{topic_arn}:"}]}),
+            # Subscribe/Unsubscribe are left out: verify and watch use a temporary subscription each run,
+            # and a removed e-mail subscription is drift (`orgalerts drift` names it).
+            _call("aws.sns", "sns.amazonaws.com", ["DeleteTopic", "SetTopicAttributes"], {"topicArn": [topic_arn]}),
         ]
     }
 

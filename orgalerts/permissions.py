@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orgalerts import apply, aws, doctor, guardrail, live, notify, org, redrive, trail, verify
+from orgalerts import apply, aws, doctor, guardrail, listener, live, notify, org, redrive, trail, verify
 from orgalerts.config import Config
 from orgalerts.resources import Names
 
-MODULES = (aws, org, live, apply, verify, redrive, notify, trail, guardrail, doctor)
+MODULES = (aws, org, live, apply, verify, listener, redrive, notify, trail, guardrail, doctor)
 PRINCIPALS = ("orchestrator", "member", "notification")
 
 

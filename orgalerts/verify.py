@@ -17,31 +17,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, error_text
 from orgalerts.engine import Engine
 from orgalerts.errors import UsageError
+from orgalerts.listener import TopicListener
 from orgalerts.resources import managed_tags
 
 # IAM actions `verify` needs, by principal (merged by `orgalerts permissions`).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "member": ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy"),
-    "notification": (
-        "sqs:CreateQueue",
-        "sqs:TagQueue",
-        "sqs:GetQueueAttributes",
-        "sqs:SetQueueAttributes",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:DeleteQueue",
-        "sns:Subscribe",
-        "sns:Unsubscribe",
-    ),
-}
+# IAM actions `verify` needs beyond its TopicListener's (merged by `orgalerts permissions`).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"member": ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")}
 
 POLL_INTERVAL_SECONDS = 5.0
+TEST_POLICY_DESCRIPTION = "orgalerts verify: harmless test change (an unattached policy), deleted right after"
 
 
 @dataclass
@@ -106,23 +95,6 @@ class VerifyResult:
         return 0 if self.ok else 1
 
 
-def _queue_policy(queue_arn: str, topic_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                }
-            ],
-        }
-    )
-
-
 def _harmless_policy(account_id: str, name: str) -> str:
     return json.dumps(
         {
@@ -171,55 +143,43 @@ def run_verify(
     central = engine.gateway.account(
         config.notification.account_id, config.member_role.name, config.member_role.external_id
     )
-    sqs = central.client("sqs", config.region)
-    sns = central.client("sns", config.region)
-    queue_url: str | None = None
-    subscription_arn: str | None = None
+    listener = TopicListener(
+        central.client("sqs", config.region), central.client("sns", config.region), engine.central.topic_arn, test_name
+    )
     changed: list[tuple[Any, str]] = []  # (iam client, policy arn) to delete
     try:
-        queue_url = str(sqs.create_queue(QueueName=test_name, tags={"managed-by": "orgalerts"})["QueueUrl"])
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sqs.set_queue_attributes(
-            QueueUrl=queue_url, Attributes={"Policy": _queue_policy(queue_arn, engine.central.topic_arn)}
-        )
-        subscription_arn = str(
-            sns.subscribe(
-                TopicArn=engine.central.topic_arn,
-                Protocol="sqs",
-                Endpoint=queue_arn,
-                Attributes={"RawMessageDelivery": "true"},
-                ReturnSubscriptionArn=True,
-            )["SubscriptionArn"]
-        )
-        for check in result.checks:
+        with listener:
+            for check in result.checks:
+                try:
+                    access = engine.gateway.account(
+                        check.account_id, config.member_role.name, config.member_role.external_id
+                    )
+                    iam = access.client("iam", MEMBER_REGION)
+                    check.started = clock()
+                    created = iam.create_policy(
+                        PolicyName=test_name,
+                        PolicyDocument=_harmless_policy(check.account_id, test_name),
+                        Description=TEST_POLICY_DESCRIPTION,
+                        Tags=managed_tags(),
+                    )
+                    changed.append((iam, str(created["Policy"]["Arn"])))
+                except (ClientError, BotoCoreError) as exc:
+                    check.status, check.error = "failed", error_text(exc)
             try:
-                access = engine.gateway.account(
-                    check.account_id, config.member_role.name, config.member_role.external_id
-                )
-                iam = access.client("iam", MEMBER_REGION)
-                check.started = clock()
-                created = iam.create_policy(
-                    PolicyName=test_name,
-                    PolicyDocument=_harmless_policy(check.account_id, test_name),
-                    Description="orgalerts verify: harmless test change (an unattached policy), deleted right after",
-                    Tags=managed_tags(),
-                )
-                changed.append((iam, str(created["Policy"]["Arn"])))
-            except (ClientError, BotoCoreError) as exc:
-                check.status, check.error = "failed", error_text(exc)
-        _wait_for_alerts(sqs, queue_url, result, test_name, timeout, clock, sleep, poll_interval)
+                _wait_for_alerts(listener, result, test_name, timeout, clock, sleep, poll_interval)
+            finally:
+                _delete_test_policies(result, changed)
     except (ClientError, BotoCoreError) as exc:
         for check in result.checks:
             if check.status == "not delivered":
                 check.status, check.error = "failed", error_text(exc)
     finally:
-        _cleanup(result, sqs, sns, queue_url, subscription_arn, changed)
+        result.cleanup_errors += listener.cleanup_errors
     return result
 
 
 def _wait_for_alerts(
-    sqs: Any,
-    queue_url: str,
+    listener: TopicListener,
     result: VerifyResult,
     test_name: str,
     timeout: float,
@@ -230,12 +190,8 @@ def _wait_for_alerts(
     pending = {c.account_id: c for c in result.checks if c.status == "not delivered"}
     deadline = clock() + timeout
     while pending:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
-        for message in messages:
-            body = str(message.get("Body", ""))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        bodies = listener.receive()
+        for body in bodies:
             if test_name not in body or "CreatePolicy" not in body:
                 continue  # another alert (or our own DeletePolicy): not the proof we wait for
             for account_id, check in list(pending.items()):
@@ -244,29 +200,15 @@ def _wait_for_alerts(
                     del pending[account_id]
         if not pending or clock() >= deadline:
             break
-        if not messages:
+        if not bodies:
             sleep(min(poll_interval, max(0.0, deadline - clock())))
     for check in pending.values():
         check.error = check.error or f"no alert within {timeout:g}s"
 
 
-def _cleanup(
-    result: VerifyResult,
-    sqs: Any,
-    sns: Any,
-    queue_url: str | None,
-    subscription_arn: str | None,
-    changed: list[tuple[Any, str]],
-) -> None:
-    steps: list[tuple[str, Callable[[], Any]]] = []
+def _delete_test_policies(result: VerifyResult, changed: list[tuple[Any, str]]) -> None:
     for iam, policy_arn in changed:
-        steps.append((f"delete test policy {policy_arn}", partial(iam.delete_policy, PolicyArn=policy_arn)))
-    if subscription_arn and subscription_arn != "pending confirmation":
-        steps.append(("unsubscribe the test queue", partial(sns.unsubscribe, SubscriptionArn=subscription_arn)))
-    if queue_url:
-        steps.append(("delete the test queue", partial(sqs.delete_queue, QueueUrl=queue_url)))
-    for what, step in steps:
         try:
-            step()
+            iam.delete_policy(PolicyArn=policy_arn)
         except (ClientError, BotoCoreError) as exc:
-            result.cleanup_errors.append(f"{what}: {error_text(exc)}")
+            result.cleanup_errors.append(f"delete test policy {policy_arn}: {error_text(exc)}")

@@ -334,3 +334,28 @@ def test_e2e__drift_publish__recipients_learn_the_alerting_was_changed(deployed:
     (summary,) = deployed.drain(sqs, url)
     assert summary.startswith("[orgalerts] DRIFT FOUND")
     assert f"drifted   {MEMBER}" in summary and "rule default/orgalerts-watchdog: disabled" in summary
+
+
+def test_watch__prints_alerts_as_they_arrive_and_removes_its_queue(deployed: Deployed) -> None:
+    import io
+
+    from orgalerts.watch import run_watch
+
+    out = io.StringIO()
+    clock = FakeClock()
+    made: list[bool] = []
+
+    def sleep_and_act(seconds: float) -> None:
+        # The first idle poll is when a person makes an IAM change in a member account.
+        if not made:
+            made.append(True)
+            deployed.client("iam", MEMBER).create_user(UserName="watched")
+        clock.sleep(seconds)
+
+    received = run_watch(deployed.engine, out, seconds=5, clock=clock, sleep=sleep_and_act)
+
+    assert received == 1
+    assert out.getvalue().startswith(f"[orgalerts] IAM change in account {MEMBER}: CreateUser")
+    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(TopicArn=deployed.engine.central.topic_arn)
+    assert [s for s in subs["Subscriptions"] if "watch" in s["Endpoint"]] == []
+    assert [q for q in deployed.client("sqs", NOTIFICATION).list_queues().get("QueueUrls", []) if "watch" in q] == []

@@ -56,8 +56,8 @@ class Connection:
                 "# account, assume its OrganizationAccountAccessRole, for example:",
                 "#   aws sts assume-role --role-arn arn:aws:iam::333333333301:role/OrganizationAccountAccessRole \\",
                 "#       --role-session-name me",
-                "# then make an IAM change with those credentials (aws iam create-user --user-name bob) and run",
-                "# `orgalerts verify --show-message` or read the alerts the topic delivers.",
+                "# then make an IAM change with those credentials (aws iam create-user --user-name bob) while",
+                "# `orgalerts watch` (another terminal) prints the alerts as recipients receive them.",
                 "# Stop it with: orgalerts sandbox --stop",
             ]
         )

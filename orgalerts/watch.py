@@ -1,0 +1,49 @@
+"""`orgalerts watch`: print the alerts as recipients receive them, until Ctrl-C or `--seconds`.
+
+Owns: a temporary queue on the alert topic (TopicListener) read in a loop, each alert printed to
+stdout as it arrives; clock and sleep are injectable so tests never sleep. Useful with the sandbox
+(make IAM changes with the AWS CLI pointed at it and watch them arrive) and against AWS alike.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TextIO
+
+from orgalerts.engine import Engine
+from orgalerts.listener import TopicListener
+
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {}  # only the listener's
+
+
+def run_watch(
+    engine: Engine,
+    out: TextIO,
+    *,
+    seconds: float | None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_interval: float = 1.0,
+) -> int:
+    """Print alerts until interrupted or `seconds` passed; returns how many arrived."""
+    config = engine.config
+    central = engine.gateway.account(
+        config.notification.account_id, config.member_role.name, config.member_role.external_id
+    )
+    name = f"{engine.names.prefix}watch-{uuid.uuid4().hex[:10]}"
+    deadline = None if seconds is None else clock() + seconds
+    received = 0
+    with TopicListener(
+        central.client("sqs", config.region), central.client("sns", config.region), engine.central.topic_arn, name
+    ) as listener:
+        while deadline is None or clock() < deadline:
+            bodies = listener.receive()
+            for body in bodies:
+                received += 1
+                out.write(body.rstrip() + "\n\n")
+                out.flush()
+            if not bodies:
+                sleep(poll_interval)
+    return received
