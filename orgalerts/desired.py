@@ -86,23 +86,28 @@ def _rule_arn(region: str, account_id: str, bus: str, rule: str) -> str:
     return f"arn:{PARTITION}:events:{region}:{account_id}:rule/{path}"
 
 
-def queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
-    """Only EventBridge, and only for orgalerts' own rules, may put dead letters in the queue."""
+def eventbridge_only_policy(sid: str, action: str, resource: str, rule_arns: list[str]) -> str:
+    """Only EventBridge, and only on behalf of the given rules, may do `action` on `resource`."""
     return canonical_policy(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "OrgAlertsDeadLetters",
+                    "Sid": sid,
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
+                    "Action": action,
+                    "Resource": resource,
                     "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
                 }
             ],
         }
     )
+
+
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> str:
+    """Only EventBridge, and only for orgalerts' own rules, may put dead letters in the queue."""
+    return eventbridge_only_policy("OrgAlertsDeadLetters", "sqs:SendMessage", queue_arn, rule_arns)
 
 
 def _queue(name: str, region: str, account_id: str, rule_arns: list[str]) -> Resource:
@@ -263,22 +268,8 @@ def central_rule_arns(config: Config) -> list[str]:
 
 def topic_policy(config: Config) -> str:
     """Only EventBridge may publish, and only for orgalerts' central rules."""
-    central = central_address(config)
-    return canonical_policy(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "OrgAlertsEventBridgePublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": central.topic_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": central_rule_arns(config)}},
-                }
-            ],
-        }
-    )
+    topic_arn = central_address(config).topic_arn
+    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", topic_arn, central_rule_arns(config))
 
 
 def central_resources(config: Config, scope: Scope) -> list[Resource]:
