@@ -314,16 +314,22 @@ class TrailWriter:
     def delete_bucket_policy(self, change: Change) -> None:
         self.s3.delete_bucket_policy(Bucket=change.resource.name)
 
+    @staticmethod
+    def _trail_settings(r: Resource) -> dict[str, Any]:
+        """What create and update both set: an organization trail, all regions, global events, validated."""
+        return {
+            "Name": r.name,
+            "S3BucketName": r.props["bucket"],
+            "IsOrganizationTrail": True,
+            "IsMultiRegionTrail": True,
+            "IncludeGlobalServiceEvents": True,
+            "EnableLogFileValidation": True,
+        }
+
     def create_trail(self, change: Change) -> None:
         r = change.resource
         self.cloudtrail.create_trail(
-            Name=r.name,
-            S3BucketName=r.props["bucket"],
-            IsOrganizationTrail=True,
-            IsMultiRegionTrail=True,
-            IncludeGlobalServiceEvents=True,
-            EnableLogFileValidation=True,
-            TagsList=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}],
+            **self._trail_settings(r), TagsList=[{"Key": MANAGED_TAG_KEY, "Value": MANAGED_TAG_VALUE}]
         )
         self.cloudtrail.put_event_selectors(TrailName=r.name, EventSelectors=EVENT_SELECTORS)
         self.cloudtrail.start_logging(Name=r.name)
@@ -332,14 +338,7 @@ class TrailWriter:
         r = change.resource
         fields = set(change.fields)
         if fields & {"bucket", "organization", "multi_region", "global_events", "log_validation"}:
-            self.cloudtrail.update_trail(
-                Name=r.name,
-                S3BucketName=r.props["bucket"],
-                IsOrganizationTrail=True,
-                IsMultiRegionTrail=True,
-                IncludeGlobalServiceEvents=True,
-                EnableLogFileValidation=True,
-            )
+            self.cloudtrail.update_trail(**self._trail_settings(r))
         if "selectors" in fields:
             self.cloudtrail.put_event_selectors(TrailName=r.name, EventSelectors=EVENT_SELECTORS)
         if "logging" in fields:
