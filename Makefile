@@ -6,7 +6,7 @@ CONFIG ?= config/accounts.yaml
 ACCOUNT ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify sandbox sandbox-stop \
+.PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify watch sandbox sandbox-stop \
         test lint typecheck check bench permissions doctor clean
 
 $(STAMP): pyproject.toml
@@ -44,6 +44,15 @@ teardown: $(STAMP)
 
 verify: $(STAMP)
 	$(BIN)/orgalerts --config $(CONFIG) verify --show-message
+
+watch: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) watch
+
+doctor: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) doctor
+
+permissions: $(STAMP)
+	$(BIN)/orgalerts --config $(CONFIG) permissions
 
 sandbox: $(STAMP)
 	$(BIN)/orgalerts --config $(CONFIG) sandbox
