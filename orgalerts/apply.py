@@ -16,7 +16,14 @@ import tenacity
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.plan import Change
-from orgalerts.resources import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, Resource, managed_tags, statement_ids
+from orgalerts.resources import (
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    Resource,
+    is_managed_tags,
+    managed_tags,
+    statement_ids,
+)
 
 # IAM actions the writes below need, by principal (merged by `orgalerts permissions`). Tagging on
 # create and passing the forwarder role to EventBridge are separate authorisations in IAM.
@@ -119,12 +126,22 @@ class Applier:
 
     # --- member and central: roles -------------------------------------------------------------
     def _create_role(self, r: Resource, _: Change) -> None:
-        self.clients.iam.create_role(
-            RoleName=r.name,
-            AssumeRolePolicyDocument=r.props["trust"],
-            Description="orgalerts: lets EventBridge forward IAM-change events to the central bus",
-            Tags=managed_tags(),
-        )
+        try:
+            self.clients.iam.create_role(
+                RoleName=r.name,
+                AssumeRolePolicyDocument=r.props["trust"],
+                Description="orgalerts: lets EventBridge forward IAM-change events to the central bus",
+                Tags=managed_tags(),
+            )
+        except ClientError as exc:
+            # A create whose answer was lost is retried by botocore and meets the role it made. Ours
+            # (tagged) means the create happened: make sure of its trust and go on. Anyone else's: stop.
+            if error_code(exc) != "EntityAlreadyExists":
+                raise
+            existing = self.clients.iam.get_role(RoleName=r.name)["Role"]
+            if not is_managed_tags(existing.get("Tags")):
+                raise
+            self.clients.iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=r.props["trust"])
 
     def _update_role(self, r: Resource, _: Change) -> None:
         self.clients.iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=r.props["trust"])
