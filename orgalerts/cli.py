@@ -174,8 +174,8 @@ def cmd_drift(args: argparse.Namespace, engine: Engine) -> int:
 def cmd_onboard(args: argparse.Namespace, engine: Engine) -> int:
     from orgalerts.lifecycle import check_onboard
 
-    check_onboard(engine, args.account_id)
-    return _emit(args, engine.converge("onboard", Mode.DEPLOY, only=[args.account_id]))
+    scope = check_onboard(engine, args.account_id)
+    return _emit(args, engine.converge("onboard", Mode.DEPLOY, only=[args.account_id], scope=scope))
 
 
 def cmd_offboard(args: argparse.Namespace, engine: Engine) -> int:
@@ -183,9 +183,7 @@ def cmd_offboard(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_teardown(args: argparse.Namespace, engine: Engine) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
+    if not args.yes:  # without a terminal, run() already refused before anything started
         sys.stderr.write("This removes every orgalerts-managed rule, role, bus, topic and subscription. Type 'yes': ")
         sys.stderr.flush()
         if sys.stdin.readline().strip() != "yes":

@@ -129,9 +129,13 @@ class Engine:
         only: Iterable[str] | None = None,
         orphans: bool = False,
         remove_orphans: bool = False,
+        scope: org.Scope | None = None,
     ) -> RunReport:
-        """deploy / plan / drift / repair / onboard: central side, then the in-scope members."""
-        scope = self.scope()
+        """deploy / plan / drift / repair / onboard: central side, then the in-scope members.
+
+        `scope` may be passed when the caller already resolved it (onboard checks it first).
+        """
+        scope = scope or self.scope()
         central = self.run_central(mode, scope)
         management = self.run_org_watch(mode, scope)
         if only is None:  # opt-in organization trail and guardrail SCP (orgalerts/management.py)

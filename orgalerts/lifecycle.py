@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from orgalerts.engine import Engine
 
 
-def check_onboard(engine: Engine, account_id: str) -> None:
-    """Raise UsageError (exit 2) saying why `account_id` cannot be onboarded."""
+def check_onboard(engine: Engine, account_id: str) -> org.Scope:
+    """The scope, for the onboarding run to reuse; UsageError (exit 2) says why `account_id` cannot be onboarded."""
     config = engine.config
     if account_id in config.organization.exclude_accounts:
         raise UsageError(f"account {account_id} is excluded by organization.exclude_accounts in {config.source}")
@@ -31,3 +31,4 @@ def check_onboard(engine: Engine, account_id: str) -> None:
             f"account {account_id} is not under the configured OUs ({', '.join(config.organization.ous) or 'none'}) "
             "nor in organization.include_accounts"
         )
+    return scope

@@ -25,6 +25,34 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 
 
+def account_client(
+    service: str,
+    account_id: str | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    session_name: str = "test",
+) -> Any:
+    """A boto3 client acting in `account_id` through its OrganizationAccountAccessRole, as a person would
+    (None or the management account: the management account's own "testing" keys). `endpoint_url`
+    points it at a moto server or the sandbox; without it, in-process moto answers."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    if account_id is None or account_id == MANAGEMENT:
+        return boto3.client(service, region_name=region, endpoint_url=endpoint_url, **keys)
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=endpoint_url, **keys)
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName=session_name
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
 @dataclass
 class CallLog:
     """Every API call the gateway made, by account."""
@@ -66,18 +94,7 @@ class SimOrg:
     accounts: dict[str, str]
 
     def client(self, service: str, account_id: str = MANAGEMENT, region: str = "us-east-1") -> Any:
-        if account_id == MANAGEMENT:
-            return boto3.client(service, region_name=region)
-        creds = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="test"
-        )["Credentials"]
-        return boto3.client(
-            service,
-            region_name=region,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        return account_client(service, account_id, region=region)
 
     def add_account(self, name: str, ou: str) -> str:
         orgs = self.client("organizations")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
+from conftest import account_client
 from moto.server import ThreadedMotoServer
 
 MANAGEMENT = "123456789012"
@@ -54,24 +54,7 @@ class ServerOrg:
             self.accounts[name] = account
 
     def client(self, service: str, account: str = MANAGEMENT) -> Any:
-        base = boto3.client(
-            "sts",
-            region_name="us-east-1",
-            endpoint_url=self.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        creds: dict[str, str] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        if account != MANAGEMENT:
-            c = base.assume_role(
-                RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test"
-            )["Credentials"]
-            creds = {
-                "aws_access_key_id": c["AccessKeyId"],
-                "aws_secret_access_key": c["SecretAccessKey"],
-                "aws_session_token": c["SessionToken"],
-            }
-        return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint, **creds)
+        return account_client(service, account, endpoint_url=self.endpoint)
 
     def write_config(self, path: Path) -> Path:
         path.write_text(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import tenacity
+from conftest import account_client
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.config import Config, load_config
@@ -34,22 +34,7 @@ class Deployed:
     engine: Engine
 
     def client(self, service: str, account: str | None = None, session_name: str = "alice") -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-        if account is None:
-            return session.client(service, endpoint_url=self.sandbox.endpoint_url)
-        creds = session.client("sts", endpoint_url=self.sandbox.endpoint_url).assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName=session_name
-        )["Credentials"]
-        return boto3.client(
-            service,
-            region_name="us-east-1",
-            endpoint_url=self.sandbox.endpoint_url,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        return account_client(service, account, endpoint_url=self.sandbox.endpoint_url, session_name=session_name)
 
     def subscribe_queue(self, name: str = "e2e-listener") -> tuple[Any, str]:
         sqs = self.client("sqs", NOTIFICATION)

@@ -45,8 +45,8 @@ def test_onboard__new_account_in_nested_ou__deployed_and_no_other_member_called(
     newcomer = sim_org.add_account("newcomer", "Deep")
     engine = make_engine(sim_org.config(), call_log)
 
-    check_onboard(engine, newcomer)
-    result = engine.converge("onboard", Mode.DEPLOY, only=[newcomer])
+    scope = check_onboard(engine, newcomer)
+    result = engine.converge("onboard", Mode.DEPLOY, only=[newcomer], scope=scope)
 
     assert exit_code(result) == 0
     document = to_json(result)

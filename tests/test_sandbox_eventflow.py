@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
+from conftest import account_client
 
 from orgalerts.sandbox import Sandbox, SandboxAccount, SandboxOU, SandboxSpec
 from orgalerts.sandbox.cloudtrail import REDACTED_ACCESS_KEY_ID, query_parameters
@@ -152,18 +152,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def client(sb: Sandbox, service: str, account: str | None = None, region: str = "us-east-1") -> Any:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
-    if account is None:
-        return session.client(service, endpoint_url=sb.endpoint_url)
-    creds = session.client("sts", endpoint_url=sb.endpoint_url).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="flow"
-    )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
-    ).client(service, endpoint_url=sb.endpoint_url)
+    return account_client(service, account, endpoint_url=sb.endpoint_url, region=region, session_name="flow")
 
 
 class Queue:

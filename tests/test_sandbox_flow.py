@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 import pytest
+from conftest import account_client
 
 from orgalerts.sandbox import Sandbox, SandboxAccount, SandboxOU, SandboxSpec
 
@@ -52,20 +52,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 def client(sb: Sandbox, service: str, account: str | None = None) -> Any:
     """A client for `account` (assumed OrganizationAccountAccessRole) or the management account."""
-    session = boto3.session.Session(
-        aws_access_key_id=sb.access_key_id, aws_secret_access_key=sb.secret_access_key, region_name="us-east-1"
-    )
-    if account is None:
-        return session.client(service, endpoint_url=sb.endpoint_url)
-    creds = session.client("sts", endpoint_url=sb.endpoint_url).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test"
-    )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name="us-east-1",
-    ).client(service, endpoint_url=sb.endpoint_url)
+    return account_client(service, account, endpoint_url=sb.endpoint_url)
 
 
 # --------------------------------------------------------------------------------------------------
