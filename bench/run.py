@@ -37,9 +37,10 @@ from harness import (
 from report import write_results
 
 from orgalerts.aws import Gateway, GatewaySettings
-from orgalerts.desired import member_resources
-from orgalerts.engine import Engine, Mode
-from orgalerts.report import exit_code
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import Mode, exit_code
+from orgalerts.engine.runner import Runner
+from orgalerts.sides.member import member_resources
 
 SCENARIOS = (
     ("fresh deploy", Mode.DEPLOY, {"created"}),
@@ -63,7 +64,7 @@ def measure_size(
         gateway = Gateway(GatewaySettings())
         gateway.add_hook(meter.hook)
         gateway.add_send_hook(throttler)
-        engine = Engine(config, gateway, workers=workers, retry_wait=tenacity.wait_none())
+        engine = Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
         scenarios = list(SCENARIOS)
         if throttle and size in throttle_sizes:
             scenarios.append((f"no-op re-run, {throttle:.0%} throttled", Mode.DEPLOY, {"unchanged"}))

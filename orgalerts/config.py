@@ -17,8 +17,9 @@ import yaml
 
 from orgalerts.aws import known_regions
 from orgalerts.errors import ConfigError
-from orgalerts.patterns import MAX_PATTERN_CHARS, PATTERN_NAMES, alert_pattern, constrains_event_name
-from orgalerts.patterns import to_json as pattern_json
+from orgalerts.model.addresses import CentralAddress, Names
+from orgalerts.model.patterns import MAX_PATTERN_CHARS, PATTERN_NAMES, alert_pattern, constrains_event_name
+from orgalerts.model.patterns import to_json as pattern_json
 
 # `\Z`, not `$` (which also matches before a trailing newline); re.ASCII: IAM's \w is [A-Za-z0-9_], not Unicode.
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
@@ -108,6 +109,15 @@ class Config:
     sandbox: Mapping[str, Any] | None
     trail: TrailConfig = field(default_factory=TrailConfig)
     guardrail: GuardrailConfig = field(default_factory=GuardrailConfig)
+
+    @property
+    def names(self) -> Names:
+        return Names(self.resource_prefix)
+
+    @property
+    def central(self) -> CentralAddress:
+        """Where the central side lives (notification account, configured region)."""
+        return CentralAddress(self.notification.account_id, self.region, self.names)
 
 
 class _StrictLoader(yaml.SafeLoader):

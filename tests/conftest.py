@@ -14,7 +14,8 @@ from moto import mock_aws
 
 from orgalerts.aws import CallRecord, Gateway, GatewaySettings
 from orgalerts.config import Config, validate_config
-from orgalerts.engine import Engine
+from orgalerts.engine.context import Context
+from orgalerts.engine.runner import Runner
 
 MANAGEMENT = "123456789012"
 
@@ -167,10 +168,14 @@ def call_log() -> CallLog:
     return CallLog()
 
 
-def make_engine(
-    config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None, **kwargs: Any
-) -> Engine:
+def make_context(config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None) -> Context:
     gateway = gateway or Gateway(GatewaySettings(max_attempts=3))
     if call_log is not None:
         gateway.add_observer(call_log)
-    return Engine(config, gateway, retry_wait=tenacity.wait_none(), **kwargs)
+    return Context(config, gateway)
+
+
+def make_engine(
+    config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None, **kwargs: Any
+) -> Runner:
+    return Runner(make_context(config, call_log, gateway), retry_wait=tenacity.wait_none(), **kwargs)

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code, to_json
+from orgalerts.cli.render import to_json
+from orgalerts.engine.results import Mode, exit_code
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -119,7 +119,7 @@ def test_deploy__second_run__every_account_unchanged_and_zero_writes(sim_org: Si
 def test_deploy__role_cannot_be_assumed_in_one_account__others_still_converge(sim_org: SimOrg) -> None:
     denied = sim_org.accounts["prod2"]
     engine = make_engine(sim_org.config())
-    engine.gateway.add_hook(_deny_assume(denied))
+    engine.ctx.gateway.add_hook(_deny_assume(denied))
 
     result = engine.converge("deploy", Mode.DEPLOY)
 
@@ -157,7 +157,7 @@ def test_deploy__management_account_in_scope__no_role_assumed_into_itself(sim_or
     config = sim_org.config(organization={"ous": [sim_org.ous["Security"]], "include_accounts": [MANAGEMENT]})
     assumed: list[str] = []
     engine = make_engine(config, call_log)
-    engine.gateway.add_hook(
+    engine.ctx.gateway.add_hook(
         lambda _a, _s, op, params: assumed.append(params["RoleArn"]) if op == "AssumeRole" else None
     )
 

@@ -17,14 +17,16 @@ import pytest
 import tenacity
 import yaml
 from botocore.exceptions import ClientError
-from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
+from conftest import MANAGEMENT, CallLog, SimOrg, make_context
 
 from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.commands.doctor import DoctorReport, run_doctor, sample_accounts
+from orgalerts.commands.doctor_trails import management_coverage, read_trails
 from orgalerts.config import Config, load_config
-from orgalerts.doctor import DoctorReport, management_coverage, read_trails, run_doctor, sample_accounts
-from orgalerts.engine import Engine, Mode
-from orgalerts.org import Account, Scope
-from orgalerts.report import exit_code
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import Mode, exit_code
+from orgalerts.engine.runner import Runner
+from orgalerts.model.scope import Account, Scope
 from orgalerts.sandbox import Sandbox, parse_sandbox_spec
 
 CONFIG_PATH = Path(__file__).parent.parent / "config" / "accounts.yaml"
@@ -47,7 +49,10 @@ class Running:
     sandbox: Sandbox
     config: Config
 
-    def engine(self, call_log: CallLog | None = None, **overrides: Any) -> Engine:
+    def context(self, call_log: CallLog | None = None, **overrides: Any) -> Context:
+        return self.engine(call_log, **overrides).ctx
+
+    def engine(self, call_log: CallLog | None = None, **overrides: Any) -> Runner:
         gateway = Gateway(
             GatewaySettings(
                 endpoint_url=self.sandbox.endpoint_url, access_key_id="testing", secret_access_key="testing"
@@ -55,7 +60,7 @@ class Running:
         )
         if call_log is not None:
             gateway.add_observer(call_log)
-        return Engine(dataclasses.replace(self.config, **overrides), gateway, retry_wait=tenacity.wait_none())
+        return Runner(Context(dataclasses.replace(self.config, **overrides), gateway), retry_wait=tenacity.wait_none())
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -78,7 +83,7 @@ def running() -> Iterator[Running]:
 def test_doctor_sandbox__no_trail__cloudtrail_fails_with_a_fix_and_nothing_is_written(running: Running) -> None:
     call_log = CallLog()
 
-    report = run_doctor(running.engine(call_log))
+    report = run_doctor(running.context(call_log))
 
     assert report.exit_code() == 1
     cloudtrail = _check(report, "cloudtrail")
@@ -107,10 +112,10 @@ def test_doctor_sandbox__organization_trail_created_with_boto3__passes(running: 
     cloudtrail.create_trail(
         Name="org-trail", S3BucketName="my-org-trail-logs", IsOrganizationTrail=True, IsMultiRegionTrail=True
     )
-    assert run_doctor(running.engine()).exit_code() == 1  # created, but not logging yet
+    assert run_doctor(running.context()).exit_code() == 1  # created, but not logging yet
     cloudtrail.start_logging(Name="org-trail")
 
-    report = run_doctor(running.engine())
+    report = run_doctor(running.context())
 
     assert report.exit_code() == 0, [c.to_json() for c in report.checks]
     assert _check(report, "cloudtrail")["status"] == "ok"
@@ -121,15 +126,15 @@ def test_doctor_sandbox__trail_setting_on__deploy_creates_the_trail_doctor_passe
     running: Running,
 ) -> None:
     config = dataclasses.replace(running.config, trail=dataclasses.replace(running.config.trail, create=True))
-    assert run_doctor(running.engine(trail=config.trail)).exit_code() == 1
-    fix = _check(run_doctor(running.engine(trail=config.trail)), "cloudtrail")["fix"]
+    assert run_doctor(running.context(trail=config.trail)).exit_code() == 1
+    fix = _check(run_doctor(running.context(trail=config.trail)), "cloudtrail")["fix"]
     assert "run `orgalerts deploy`: trail.create is on" in fix
 
     first = running.engine(trail=config.trail).converge("deploy", Mode.DEPLOY)
     assert exit_code(first) == 0
     assert first.management is not None and "create organization trail orgalerts-trail" in first.management.changes
 
-    report = run_doctor(running.engine(trail=config.trail))
+    report = run_doctor(running.context(trail=config.trail))
     assert report.exit_code() == 0, [c.to_json() for c in report.checks]
     assert "managed by orgalerts" in _check(report, "cloudtrail")["detail"]
 
@@ -191,7 +196,7 @@ def _org_trail(sim_org: SimOrg, region: str = "us-east-1", *, multi_region: bool
 def test_doctor__stopped_organization_trail__fails_with_start_logging_fix(sim_org: SimOrg) -> None:
     _org_trail(sim_org, logging=False)
 
-    check = _check(run_doctor(make_engine(sim_org.config())), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config())), "cloudtrail")
 
     assert check["status"] == "fail"
     assert "organization trail org-trail" in check["detail"] and "logging is stopped" in check["detail"]
@@ -201,7 +206,7 @@ def test_doctor__stopped_organization_trail__fails_with_start_logging_fix(sim_or
 def test_doctor__single_region_trail_outside_us_east_1__fails(sim_org: SimOrg) -> None:
     _org_trail(sim_org, region="eu-west-1", multi_region=False)
 
-    check = _check(run_doctor(make_engine(sim_org.config())), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config())), "cloudtrail")
 
     # A single-region trail in eu-west-1 is not even visible from us-east-1: no trail covers IAM events.
     assert check["status"] == "fail"
@@ -210,7 +215,7 @@ def test_doctor__single_region_trail_outside_us_east_1__fails(sim_org: SimOrg) -
 def test_doctor__multi_region_trail_homed_elsewhere__passes(sim_org: SimOrg) -> None:
     _org_trail(sim_org, region="eu-west-1", multi_region=True)
 
-    check = _check(run_doctor(make_engine(sim_org.config())), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config())), "cloudtrail")
 
     assert check["status"] == "ok" and "home region eu-west-1" in check["detail"]
 
@@ -245,7 +250,7 @@ def test_doctor__selectors_that_miss_the_events_the_pattern_needs__fail_with_put
 ) -> None:
     _org_trail(sim_org).put_event_selectors(TrailName="org-trail", **selectors)
 
-    check = _check(run_doctor(make_engine(sim_org.config(alerts={"pattern": pattern}))), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config(alerts={"pattern": pattern}))), "cloudtrail")
 
     assert check["status"] == "fail" and problem in check["detail"]
     assert "put-event-selectors" in check["fix"]
@@ -256,7 +261,7 @@ def test_doctor__write_only_trail_is_enough_for_iam_changes(sim_org: SimOrg) -> 
         TrailName="org-trail", EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]
     )
 
-    check = _check(run_doctor(make_engine(sim_org.config())), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config())), "cloudtrail")
 
     assert check["status"] == "ok" and "(WriteOnly)" in check["detail"]
 
@@ -273,8 +278,8 @@ def test_doctor__per_account_trails__ok_when_the_sample_is_every_account_warn_ot
     for account_id in sim_org.in_scope:
         _account_trail(sim_org, account_id)
 
-    full = _check(run_doctor(make_engine(sim_org.config()), sample=10), "cloudtrail")
-    partial = _check(run_doctor(make_engine(sim_org.config()), sample=2), "cloudtrail")
+    full = _check(run_doctor(make_context(sim_org.config()), sample=10), "cloudtrail")
+    partial = _check(run_doctor(make_context(sim_org.config()), sample=2), "cloudtrail")
 
     assert full["status"] == "ok" and "each of the 5 sampled accounts has a trail" in full["detail"]
     assert partial["status"] == "warn" and "not checked" in partial["detail"]
@@ -287,7 +292,7 @@ def test_doctor__per_account_trail_missing_in_one_sampled_account__fails_naming_
         if account_id != without:
             _account_trail(sim_org, account_id)
 
-    check = _check(run_doctor(make_engine(sim_org.config()), sample=10), "cloudtrail")
+    check = _check(run_doctor(make_context(sim_org.config()), sample=10), "cloudtrail")
 
     assert check["status"] == "fail" and f"1 of 5 sampled accounts ({without})" in check["detail"]
 
@@ -303,7 +308,7 @@ def test_doctor__member_role_not_assumable__fails_naming_the_account_and_the_fix
     gateway.add_hook(deny)
     _org_trail(sim_org)
 
-    report = run_doctor(make_engine(sim_org.config(), gateway=gateway), sample=10)
+    report = run_doctor(make_context(sim_org.config(), gateway=gateway), sample=10)
 
     check = _check(report, "member-role")
     assert check["status"] == "fail" and f"{blocked} (AccessDenied: not authorized)" in check["detail"]
@@ -321,7 +326,7 @@ def test_doctor__no_credentials__one_failing_check_and_stop(sim_org: SimOrg) -> 
 
     gateway.add_hook(expired)
 
-    report = run_doctor(make_engine(sim_org.config(), gateway=gateway))
+    report = run_doctor(make_context(sim_org.config(), gateway=gateway))
 
     assert [c.to_json()["name"] for c in report.checks] == ["credentials"]
     assert report.exit_code() == 1 and "ExpiredToken" in report.checks[0].detail
@@ -330,7 +335,7 @@ def test_doctor__no_credentials__one_failing_check_and_stop(sim_org: SimOrg) -> 
 def test_doctor__guardrail_on_and_scps_not_enabled__warns_that_deploy_enables_them(sim_org: SimOrg) -> None:
     _org_trail(sim_org)
 
-    report = run_doctor(make_engine(sim_org.config(guardrail={"scp": True})))
+    report = run_doctor(make_context(sim_org.config(guardrail={"scp": True})))
 
     check = _check(report, "guardrail")
     assert check["status"] == "warn" and "deploy enables them" in check["detail"]
@@ -341,7 +346,7 @@ def test_doctor__guardrail_on_and_scps_not_enabled__warns_that_deploy_enables_th
 def test_doctor__trail_setting_on_with_another_organization_trail__warns_about_a_second_copy(sim_org: SimOrg) -> None:
     _org_trail(sim_org)
 
-    report = run_doctor(make_engine(sim_org.config(trail={"create": True})))
+    report = run_doctor(make_context(sim_org.config(trail={"create": True})))
 
     assert _check(report, "cloudtrail")["status"] == "ok"
     assert _check(report, "trail-setting")["status"] == "warn"

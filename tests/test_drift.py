@@ -6,8 +6,8 @@ import json
 
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code, to_json
+from orgalerts.cli.render import to_json
+from orgalerts.engine.results import Mode, exit_code
 
 
 def _deploy(sim_org: SimOrg) -> None:

@@ -15,11 +15,12 @@ import tenacity
 from conftest import account_client
 
 from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.commands.verify import run_verify
 from orgalerts.config import Config, load_config
-from orgalerts.engine import Engine, Mode
-from orgalerts.report import exit_code
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import Mode, exit_code
+from orgalerts.engine.runner import Runner
 from orgalerts.sandbox import Sandbox, parse_sandbox_spec
-from orgalerts.verify import run_verify
 
 CONFIG_PATH = Path(__file__).parent.parent / "config" / "accounts.yaml"
 MEMBER = "333333333301"  # payments-prod, nested OU
@@ -31,7 +32,7 @@ NOTIFICATION = "222222222222"
 class Deployed:
     sandbox: Sandbox
     config: Config
-    engine: Engine
+    engine: Runner
 
     def client(self, service: str, account: str | None = None, session_name: str = "alice") -> Any:
         return account_client(service, account, endpoint_url=self.sandbox.endpoint_url, session_name=session_name)
@@ -41,7 +42,7 @@ class Deployed:
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.client("sns", NOTIFICATION).subscribe(
-            TopicArn=self.engine.central.topic_arn,
+            TopicArn=self.engine.ctx.central.topic_arn,
             Protocol="sqs",
             Endpoint=arn,
             Attributes={"RawMessageDelivery": "true"},
@@ -75,7 +76,7 @@ def deployed(sandbox: tuple[Sandbox, Config]) -> Deployed:
     gateway = Gateway(
         GatewaySettings(endpoint_url=running.endpoint_url, access_key_id="testing", secret_access_key="testing")
     )
-    engine = Engine(config, gateway, retry_wait=tenacity.wait_none())
+    engine = Runner(Context(config, gateway), retry_wait=tenacity.wait_none())
     assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
     return Deployed(running, config, engine)
 
@@ -153,7 +154,9 @@ class FakeClock:
 
 def _leftovers(deployed: Deployed, account: str) -> dict[str, list[str]]:
     sqs = deployed.client("sqs", NOTIFICATION)
-    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(TopicArn=deployed.engine.central.topic_arn)
+    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(
+        TopicArn=deployed.engine.ctx.central.topic_arn
+    )
     policies = deployed.client("iam", account).list_policies(Scope="Local")["Policies"]
     return {
         "queues": [q for q in sqs.list_queues().get("QueueUrls", []) if "verify" in q],
@@ -164,7 +167,7 @@ def _leftovers(deployed: Deployed, account: str) -> dict[str, list[str]]:
 
 def test_verify__deployed_sandbox__delivered_with_latency_and_cleaned_up(deployed: Deployed) -> None:
     clock = FakeClock()
-    result = run_verify(deployed.engine, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
+    result = run_verify(deployed.engine.ctx, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
 
     assert result.ok
     (check,) = result.checks
@@ -179,7 +182,7 @@ def test_verify__bus_policy_removed__not_delivered_exit_1_names_account_and_clea
     )
     clock = FakeClock()
 
-    result = run_verify(deployed.engine, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
+    result = run_verify(deployed.engine.ctx, accounts=[MEMBER], count=1, timeout=30, clock=clock, sleep=clock.sleep)
 
     assert not result.ok
     assert result.to_json()["accounts"] == [
@@ -197,7 +200,7 @@ def test_verify__bus_policy_removed__not_delivered_exit_1_names_account_and_clea
 
 def test_verify__default_choice__an_ordinary_member_not_the_notification_account(deployed: Deployed) -> None:
     clock = FakeClock()
-    result = run_verify(deployed.engine, accounts=None, count=2, timeout=5, clock=clock, sleep=clock.sleep)
+    result = run_verify(deployed.engine.ctx, accounts=None, count=2, timeout=5, clock=clock, sleep=clock.sleep)
     assert result.ok
     assert len(result.checks) == 2
     assert NOTIFICATION not in [c.account_id for c in result.checks]
@@ -209,7 +212,7 @@ def test_e2e__excluded_principal__no_alert_while_others_still_alert(deployed: De
         exclude_principals=("arn:aws:sts::*:assumed-role/OrganizationAccountAccessRole/ci-*",),
     )
     config = dataclasses.replace(deployed.config, alerts=alerts)
-    engine = Engine(config, deployed.engine.gateway, retry_wait=tenacity.wait_none())
+    engine = Runner(Context(config, deployed.engine.ctx.gateway), retry_wait=tenacity.wait_none())
     assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
     sqs, url = deployed.subscribe_queue()
     deployed.drain(sqs, url)
@@ -245,12 +248,12 @@ def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deploy
 
 
 def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_empties_it(deployed: Deployed) -> None:
-    from orgalerts.redrive import run_redrive
+    from orgalerts.commands.redrive import run_redrive
 
     sqs, url = deployed.subscribe_queue()
     deployed.drain(sqs, url)
     sns = deployed.client("sns", NOTIFICATION)
-    topic = deployed.engine.central.topic_arn
+    topic = deployed.engine.ctx.central.topic_arn
     sns.set_topic_attributes(
         TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": []})
     )
@@ -307,14 +310,14 @@ def test_e2e__account_moved_into_nested_target_ou__alert_says_not_covered_yet(de
 
 
 def test_e2e__drift_publish__recipients_learn_the_alerting_was_changed(deployed: Deployed) -> None:
-    from orgalerts.notify import publish_drift
+    from orgalerts.commands.notify import publish_drift
 
     sqs, url = deployed.subscribe_queue()
     deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
     deployed.drain(sqs, url)
 
     drift = deployed.engine.converge("drift", Mode.DRIFT)
-    assert publish_drift(deployed.engine, drift, repaired=False)
+    assert publish_drift(deployed.engine.ctx, drift, repaired=False)
 
     (summary,) = deployed.drain(sqs, url)
     assert summary.startswith("[orgalerts] DRIFT FOUND")
@@ -324,7 +327,7 @@ def test_e2e__drift_publish__recipients_learn_the_alerting_was_changed(deployed:
 def test_watch__prints_alerts_as_they_arrive_and_removes_its_queue(deployed: Deployed) -> None:
     import io
 
-    from orgalerts.watch import run_watch
+    from orgalerts.commands.watch import run_watch
 
     out = io.StringIO()
     clock = FakeClock()
@@ -337,10 +340,12 @@ def test_watch__prints_alerts_as_they_arrive_and_removes_its_queue(deployed: Dep
             deployed.client("iam", MEMBER).create_user(UserName="watched")
         clock.sleep(seconds)
 
-    received = run_watch(deployed.engine, out, seconds=5, clock=clock, sleep=sleep_and_act)
+    received = run_watch(deployed.engine.ctx, out, seconds=5, clock=clock, sleep=sleep_and_act)
 
     assert received == 1
     assert out.getvalue().startswith(f"[orgalerts] IAM change in account {MEMBER}: CreateUser")
-    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(TopicArn=deployed.engine.central.topic_arn)
+    subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(
+        TopicArn=deployed.engine.ctx.central.topic_arn
+    )
     assert [s for s in subs["Subscriptions"] if "watch" in s["Endpoint"]] == []
     assert [q for q in deployed.client("sqs", NOTIFICATION).list_queues().get("QueueUrls", []) if "watch" in q] == []

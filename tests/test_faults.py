@@ -37,11 +37,12 @@ from conftest import CallLog, SimOrg, make_engine
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.models import botocore_stubber
 
-from orgalerts import cli
 from orgalerts.aws import Gateway, GatewaySettings
-from orgalerts.engine import Engine, Mode, RunReport
-from orgalerts.report import exit_code, to_json, write_table
-from orgalerts.resources import Names
+from orgalerts.cli import app as cli
+from orgalerts.cli.render import to_json, write_table
+from orgalerts.engine.results import Mode, RunReport, exit_code
+from orgalerts.engine.runner import Runner
+from orgalerts.model.addresses import Names
 
 NAMES = Names()
 
@@ -254,7 +255,7 @@ def _role_arn_in(body: str) -> str:
 # --- running and checking ---------------------------------------------------------------------------
 
 
-def engine_for(sim: SimOrg, *, send_hook: Any = None, call_hook: Any = None, log: CallLog | None = None) -> Engine:
+def engine_for(sim: SimOrg, *, send_hook: Any = None, call_hook: Any = None, log: CallLog | None = None) -> Runner:
     gateway = Gateway(GatewaySettings())  # the product's retry settings
     if send_hook is not None:
         gateway.add_send_hook(send_hook)
@@ -263,7 +264,7 @@ def engine_for(sim: SimOrg, *, send_hook: Any = None, call_hook: Any = None, log
     return make_engine(sim.config(), log, gateway=gateway)
 
 
-def deploy(engine: Engine) -> RunReport:
+def deploy(engine: Runner) -> RunReport:
     return engine.converge("deploy", Mode.DEPLOY)
 
 
@@ -606,7 +607,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
 ) -> None:
     config = tmp_path / "accounts.yaml"
     config.write_text(yaml.safe_dump(sim.raw_config()))
-    engines: list[Engine] = []
+    engines: list[Runner] = []
     interrupted: list[str] = []
 
     def sigint_during_put_rule(acct: str, service: str, operation: str, params: dict[str, Any]) -> None:
@@ -617,7 +618,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
             # Synchronisation, not sleep: continue once the main thread has handled the interrupt.
             assert engines[0].cancel.wait(timeout=30)
 
-    class RecordingEngine(Engine):
+    class RecordingEngine(Runner):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             engines.append(self)
@@ -627,7 +628,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
         g.add_hook(sigint_during_put_rule)
         return g
 
-    monkeypatch.setattr(cli, "Engine", RecordingEngine)
+    monkeypatch.setattr(cli, "Runner", RecordingEngine)
     monkeypatch.setattr(cli, "Gateway", gateway)
 
     code = cli.main(["--config", str(config), "deploy", "--json", "--workers", "1"])
@@ -650,7 +651,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
         assert partial[account]["status"] == "failed"
         assert partial[account]["error"] == "not attempted: the run was interrupted"
 
-    monkeypatch.setattr(cli, "Engine", Engine)
+    monkeypatch.setattr(cli, "Runner", Runner)
     monkeypatch.setattr(cli, "Gateway", Gateway)
     assert cli.main(["--config", str(config), "deploy", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)

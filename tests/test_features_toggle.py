@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code
+from orgalerts.engine.results import Mode, exit_code
 
 
 def test_toggle__tamper_and_dlq_off_after_deploy__removed_then_steady_state_reads_only_the_core(

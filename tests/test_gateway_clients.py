@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.aws import MEMBER_REGION, Gateway, GatewaySettings
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code
+from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.engine.results import Mode, exit_code
+from orgalerts.model.addresses import MEMBER_REGION, role_arn
 
 
 def test_gateway__clients_created_per_service_not_per_account(sim_org: SimOrg, call_log: CallLog) -> None:
@@ -38,8 +38,8 @@ def test_gateway__shared_client__each_call_signed_as_its_account_and_reported_fo
     gateway = Gateway(GatewaySettings(max_attempts=3))
     gateway.add_observer(call_log)
     prod1, prod2 = sim_org.accounts["prod1"], sim_org.accounts["prod2"]
-    first = gateway.account(prod1, "OrganizationAccountAccessRole", None)
-    second = gateway.account(prod2, "OrganizationAccountAccessRole", None)
+    first = gateway.account(prod1, role_arn(prod1, "OrganizationAccountAccessRole"), None)
+    second = gateway.account(prod2, role_arn(prod2, "OrganizationAccountAccessRole"), None)
 
     identities = {
         first.client("sts", MEMBER_REGION).get_caller_identity()["Account"],
@@ -65,7 +65,9 @@ def test_gateway__member_client_used_without_its_account__refuses_instead_of_sig
     from orgalerts.aws import UnboundMemberCall
 
     gateway = Gateway(GatewaySettings(max_attempts=1))
-    access = gateway.account(sim_org.accounts["prod1"], "OrganizationAccountAccessRole", None)
+    access = gateway.account(
+        sim_org.accounts["prod1"], role_arn(sim_org.accounts["prod1"], "OrganizationAccountAccessRole"), None
+    )
     shared = access.client("iam", "us-east-1")._client  # the shared client, bypassing the account binding
     with pytest.raises(UnboundMemberCall):
         shared.list_roles()

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
+from orgalerts.cli.render import to_json
 from orgalerts.config import Config
-from orgalerts.engine import Mode
+from orgalerts.engine.results import Mode, exit_code
 from orgalerts.errors import ConfigError
-from orgalerts.guardrail import MAX_SCP_CHARS, scp_document
-from orgalerts.report import exit_code, to_json
-from orgalerts.resources import canonical_policy
+from orgalerts.model.resources import canonical_policy
+from orgalerts.sides.guardrail import MAX_SCP_CHARS, scp_document
 
 ORCHESTRATOR = "OrganizationAccountAccessRole"
 MEMBER = "333333333301"

@@ -6,12 +6,12 @@ import json
 
 import boto3
 import pytest
-from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
+from conftest import MANAGEMENT, CallLog, SimOrg, make_context, make_engine
 
-from orgalerts.engine import Mode
+from orgalerts.cli.render import to_json
+from orgalerts.commands.lifecycle import check_onboard
+from orgalerts.engine.results import Mode, exit_code
 from orgalerts.errors import UsageError
-from orgalerts.lifecycle import check_onboard
-from orgalerts.report import exit_code, to_json
 
 TRUST = json.dumps(
     {
@@ -45,7 +45,7 @@ def test_onboard__new_account_in_nested_ou__deployed_and_no_other_member_called(
     newcomer = sim_org.add_account("newcomer", "Deep")
     engine = make_engine(sim_org.config(), call_log)
 
-    scope = check_onboard(engine, newcomer)
+    scope = check_onboard(engine.ctx, newcomer)
     result = engine.converge("onboard", Mode.DEPLOY, only=[newcomer], scope=scope)
 
     assert exit_code(result) == 0
@@ -65,17 +65,17 @@ def test_onboard__new_account_in_nested_ou__deployed_and_no_other_member_called(
 )
 def test_onboard__account_not_in_scope__usage_error_says_why(sim_org: SimOrg, name: str, reason: str) -> None:
     with pytest.raises(UsageError, match=reason):
-        check_onboard(make_engine(sim_org.config()), sim_org.accounts[name])
+        check_onboard(make_context(sim_org.config()), sim_org.accounts[name])
 
 
 def test_onboard__unknown_or_suspended_account__usage_error(sim_org: SimOrg) -> None:
     engine = make_engine(sim_org.config())
     with pytest.raises(UsageError, match="not in this organization"):
-        check_onboard(engine, "000000000000")
+        check_onboard(engine.ctx, "000000000000")
     closed = sim_org.add_account("closing", "Prod")
     sim_org.client("organizations").close_account(AccountId=closed)
     with pytest.raises(UsageError, match="SUSPENDED"):
-        check_onboard(engine, closed)
+        check_onboard(engine.ctx, closed)
 
 
 def test_offboard__removes_that_accounts_managed_resources_only(sim_org: SimOrg) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orgalerts.messages import alert_input_transformer, render
+from orgalerts.model.messages import alert_input_transformer, render
 
 FIXTURE_PATHS = [
     Path(__file__).parent / "fixtures" / "cloudtrail-iam-createuser.json",

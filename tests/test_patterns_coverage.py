@@ -12,7 +12,7 @@ import botocore.session
 import pytest
 from moto.events.models import EventPattern
 
-from orgalerts.patterns import (
+from orgalerts.model.patterns import (
     BLOG_AUTH_CHANGE_PREFIXES,
     BLOG_IAM_CHANGE_PREFIXES,
     PATTERNS,

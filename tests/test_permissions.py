@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
-from orgalerts.engine import Mode
-from orgalerts.permissions import policies, required_actions
+from orgalerts.commands.permissions import policies, required_actions
+from orgalerts.engine.results import Mode
 
 
 def _actions(policy: dict[str, object]) -> set[str]:

@@ -7,8 +7,7 @@ from typing import Any
 
 from conftest import MANAGEMENT, SimOrg, make_engine
 
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code
+from orgalerts.engine.results import Mode, exit_code
 
 
 def _list(value: Any) -> list[Any]:

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from conftest import SimOrg, make_engine
 
-from orgalerts import cli
-from orgalerts.engine import Mode
-from orgalerts.progress import ProgressReporter
+from orgalerts.cli import app as cli
+from orgalerts.cli.progress import ProgressReporter
+from orgalerts.engine.results import Mode
 
 
 @dataclass

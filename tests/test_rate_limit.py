@@ -8,8 +8,7 @@ import pytest
 from conftest import CallLog, SimOrg, make_engine
 
 from orgalerts.aws import Gateway, GatewaySettings, RateLimiter
-from orgalerts.engine import Mode
-from orgalerts.report import exit_code
+from orgalerts.engine.results import Mode, exit_code
 
 
 class FakeTime:

@@ -99,7 +99,7 @@ def test_text_template_starting_with_a_bracket_is_text() -> None:
 
 
 def test_shipped_alert_template_renders_like_the_product_renderer() -> None:
-    from orgalerts import messages
+    from orgalerts.model import messages
 
     event = fixture_event("210000000009")
     target = {"InputTransformer": messages.alert_input_transformer()}

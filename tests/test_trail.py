@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
+from orgalerts.cli.render import to_json
+from orgalerts.commands.permissions import required_actions
 from orgalerts.config import Config
-from orgalerts.engine import Mode
+from orgalerts.engine.results import Mode, exit_code
 from orgalerts.errors import ConfigError
-from orgalerts.management import run_management
-from orgalerts.permissions import required_actions
-from orgalerts.report import exit_code, to_json
-from orgalerts.trail import bucket_name
+from orgalerts.sides.trail import bucket_name
 
 BUCKET = f"orgalerts-trail-{MANAGEMENT}-us-east-1"
 TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{MANAGEMENT}:trail/orgalerts-trail"
@@ -238,9 +237,9 @@ def test_trail__caller_not_the_management_account__fails_saying_so(
     engine = make_engine(_config(sim_org))
     scope = engine.scope()
     delegated = sim_org.accounts["notification"]
-    monkeypatch.setattr(engine.gateway, "caller_account", lambda: delegated)
+    monkeypatch.setattr(engine.ctx.gateway, "caller_account", lambda: delegated)
 
-    result = run_management(engine, Mode.DEPLOY, scope)
+    result = engine.run_management(Mode.DEPLOY, scope)
 
     assert result is not None and result.status == "failed"
     assert f"credentials of the management account {MANAGEMENT}" in (result.error or "")

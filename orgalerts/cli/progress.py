@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-FAILED = "failed"
+from orgalerts.engine.results import Status
 
 
 def _duration(seconds: float) -> str:
@@ -75,7 +75,7 @@ class ProgressReporter:
     def __call__(self, result: Any) -> None:
         """One account finished (an engine SideResult; only its `status` is read)."""
         with self._lock:
-            if getattr(result, "status", None) == FAILED:
+            if getattr(result, "status", None) == Status.FAILED:
                 self.failed += 1
             else:
                 self.done += 1

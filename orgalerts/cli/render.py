@@ -1,8 +1,8 @@
-"""Reports: run results -> the human table (stderr), one JSON document (stdout), Markdown; exit code.
+"""Rendering: every result -> the human table (stderr), one JSON document (stdout), Markdown.
 
-Owns: the JSON shape users script against ({"command", "accounts", "central", "summary"}) and the one
-function that turns results into an exit code: 0 done and nothing left, 1 something failed, 3 changes
-pending (plan) or drift found (drift).
+Owns: the JSON shape users script against ({"command", "accounts", "central", "summary"}), the table and
+Markdown forms of a run report, and the text of verify's and doctor's results. Exit codes are the
+engine's (`orgalerts.engine.results.exit_code`).
 """
 
 from __future__ import annotations
@@ -12,44 +12,18 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from orgalerts.engine import RunReport, SideResult
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PENDING = 3
-
-BASE_STATUSES = ("created", "updated", "unchanged", "failed", "skipped")
-COMMAND_STATUSES = {
-    "drift": ("drifted", "unchanged", "failed", "skipped"),
-    "repair": ("repaired", "unchanged", "failed", "skipped"),
-    "offboard": ("removed", "unchanged", "failed", "skipped"),
-    "teardown": ("removed", "unchanged", "failed", "skipped"),
-    "redrive": ("resent", "unchanged", "failed"),
-}
+from orgalerts.commands.doctor import OK, DoctorReport
+from orgalerts.commands.verify import VerifyResult
+from orgalerts.engine.results import BASE_STATUSES, COMMAND_STATUSES, RunReport, SideResult, Status, exit_code
 
 
 def summary(report: RunReport) -> dict[str, int]:
-    counts = Counter(r.status for r in report.accounts)
+    counts = Counter(str(r.status) for r in report.accounts)
     statuses = COMMAND_STATUSES.get(report.command, BASE_STATUSES)
-    result = {status: counts.get(status, 0) for status in statuses}
+    result = {str(status): counts.get(str(status), 0) for status in statuses}
     for status, count in counts.items():
         result.setdefault(status, count)
     return result
-
-
-def _all(report: RunReport) -> list[SideResult]:
-    extra = [side for side in (report.central, report.management) if side is not None]
-    return [*report.accounts, *extra, *report.orphans]
-
-
-def exit_code(report: RunReport) -> int:
-    sides = _all(report)
-    if any(r.status == "failed" for r in sides):
-        return EXIT_FAILED
-    if report.command in ("plan", "drift") and any(r.status in ("created", "updated", "drifted") for r in sides):
-        return EXIT_PENDING
-    return EXIT_OK
 
 
 def to_json(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -71,8 +45,7 @@ def to_json(report: RunReport, extra: dict[str, Any] | None = None) -> dict[str,
 
 
 def write_json(report: RunReport, stream: TextIO, extra: dict[str, Any] | None = None) -> None:
-    json.dump(to_json(report, extra), stream, indent=2)
-    stream.write("\n")
+    write_document(to_json(report, extra), stream)
 
 
 # Commands whose point is the list of changes; for the others a member's changes are counted, so a
@@ -92,7 +65,7 @@ def write_table(report: RunReport, stream: TextIO) -> None:
     stream.write(f"orgalerts {report.command}\n")
     for role, side in rows:
         label = f"{side.account_id} {side.name}".strip()
-        listed = role != "account" or report.command in LISTING_COMMANDS or side.status == "failed"
+        listed = role != "account" or report.command in LISTING_COMMANDS or side.status == Status.FAILED
         count = f" ({len(side.changes)} changes)" if side.changes and not listed else ""
         stream.write(f"  {side.status:<10} {role:<8} {label}{count}\n")
         for change in side.changes if listed else []:
@@ -124,11 +97,11 @@ def write_markdown(report: RunReport, path: str, now: datetime | None = None) ->
         if maybe is not None:
             lines.append(_md_row(role, maybe))
     for side in report.accounts:
-        if side.changes or side.error or side.status not in ("unchanged", "skipped"):
+        if side.changes or side.error or side.status not in (Status.UNCHANGED, Status.SKIPPED):
             lines.append(_md_row("member", side))
     for side in report.orphans:
         lines.append(_md_row("orphan", side))
-    unchanged = sum(1 for s in report.accounts if s.status == "unchanged")
+    unchanged = sum(1 for s in report.accounts if s.status == Status.UNCHANGED)
     lines += ["", f"{unchanged} member accounts had nothing to report.", ""]
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
@@ -138,3 +111,35 @@ def _md_row(role: str, side: SideResult) -> str:
     changes = "<br>".join(c.replace("|", "\\|") for c in side.changes) or "-"
     error = (side.error or "-").replace("|", "\\|")
     return f"| {role} | {side.account_id} {side.name} | {side.status} | {changes} | {error} |"
+
+
+def write_verify(result: VerifyResult, stream: TextIO, *, show_message: bool) -> None:
+    stream.write("orgalerts verify (the configured e-mail recipients receive this test alert too)\n")
+    for check in result.checks:
+        latency = f" in {check.latency_seconds:.1f}s" if check.latency_seconds is not None else ""
+        stream.write(f"  {check.status:<14} account {check.account_id}{latency}\n")
+        if check.error:
+            stream.write(f"               error: {check.error}\n")
+    for problem in result.cleanup_errors:
+        stream.write(f"  cleanup problem: {problem}\n")
+    if show_message:
+        for check in result.checks:
+            if check.message:
+                stream.write(f"\n--- the alert for account {check.account_id}, as a recipient reads it ---\n")
+                stream.write(check.message.rstrip() + "\n---\n")
+
+
+def write_doctor(report: DoctorReport, stream: TextIO) -> None:
+    stream.write("orgalerts doctor\n")
+    width = max((len(c.name) for c in report.checks), default=10)
+    for check in report.checks:
+        stream.write(f"  {check.status:<5} {check.name:<{width}}  {check.detail}\n")
+        if check.fix and check.status != OK:
+            stream.write(f"  {'':<5} {'':<{width}}  fix: {check.fix}\n")
+    counts = ", ".join(f"{k} {v}" for k, v in report.summary().items() if v)
+    stream.write(f"  checks: {counts or 'none'}\n")
+
+
+def write_document(document: dict[str, Any], stream: TextIO) -> None:
+    json.dump(document, stream, indent=2)
+    stream.write("\n")

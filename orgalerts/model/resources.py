@@ -1,7 +1,7 @@
-"""The resource model shared by desired state, live state and the planner.
+"""The resource model shared by desired state, live state and the planner. Pure.
 
-Owns: `Resource` (one frozen type for both sides of a diff), the managed-resource names and the
-ownership marker, and canonical JSON so that a policy AWS returns reformatted still compares equal.
+Owns: `Resource` (one frozen type for both sides of a diff), the ownership marker, and canonical JSON
+so that a policy AWS returns reformatted still compares equal. Managed names live in `addresses`.
 
 A resource is orgalerts' own only when it has the managed name *and* the tag `managed-by: orgalerts`
 (children such as a rule's targets or a role's inline policy inherit their parent's ownership).
@@ -15,26 +15,6 @@ from typing import Any
 
 MANAGED_TAG_KEY = "managed-by"
 MANAGED_TAG_VALUE = "orgalerts"
-
-# Apply order: parents before children. Deletes run in the reverse order.
-KIND_ORDER = (
-    "bus",
-    "bus-policy",
-    "topic",
-    "topic-policy",
-    "subscription",
-    "queue",
-    "role",
-    "role-policy",
-    "rule",
-    "target",
-    # management account (opt-in): organization trail with its bucket; guardrail SCP and its attachments
-    "bucket",
-    "bucket-policy",
-    "trail",
-    "scp",
-    "scp-attachment",
-)
 
 
 @dataclass(frozen=True)
@@ -53,81 +33,6 @@ class Resource:
     @property
     def key(self) -> tuple[str, str]:
         return (self.kind, self.name)
-
-
-@dataclass(frozen=True)
-class Names:
-    """Names of every managed resource, from the configured prefix."""
-
-    prefix: str = "orgalerts-"
-
-    @property
-    def forwarder_role(self) -> str:
-        return f"{self.prefix}forwarder"
-
-    @property
-    def forwarder_policy(self) -> str:
-        return f"{self.prefix}put-events"
-
-    @property
-    def member_rule(self) -> str:
-        return f"{self.prefix}forward"
-
-    @property
-    def member_target_id(self) -> str:
-        return f"{self.prefix}central-bus"
-
-    @property
-    def watchdog_role(self) -> str:
-        return f"{self.prefix}watchdog"
-
-    @property
-    def watchdog_rule(self) -> str:
-        return f"{self.prefix}watchdog"
-
-    @property
-    def member_dlq(self) -> str:
-        return f"{self.prefix}forward-dlq"
-
-    @property
-    def central_dlq(self) -> str:
-        return f"{self.prefix}central-dlq"
-
-    @property
-    def tamper_rule(self) -> str:
-        return f"{self.prefix}tamper"
-
-    @property
-    def central_watch_rule(self) -> str:
-        return f"{self.prefix}central-watch"
-
-    @property
-    def org_forwarder_role(self) -> str:
-        return f"{self.prefix}org-forwarder"
-
-    @property
-    def org_watch_rule(self) -> str:
-        return f"{self.prefix}org-watch"
-
-    @property
-    def account_change_rule(self) -> str:
-        return f"{self.prefix}account-change"
-
-    @property
-    def central_bus(self) -> str:
-        return f"{self.prefix}central"
-
-    @property
-    def central_rule(self) -> str:
-        return f"{self.prefix}alert"
-
-    @property
-    def central_target_id(self) -> str:
-        return f"{self.prefix}topic"
-
-    @property
-    def topic(self) -> str:
-        return f"{self.prefix}alerts"
 
 
 def managed_tags() -> list[dict[str, str]]:

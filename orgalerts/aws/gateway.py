@@ -1,4 +1,4 @@
-"""The AWS gateway: the only module that imports boto3.
+"""The AWS gateway: sessions, shared clients, retries and call hooks (the package is the only boto3 user).
 
 Owns: one base session, the retry configuration, assumed-role access to member accounts, a client cache,
 and hooks (call observers, fault injection, latency injection) attached to every client it creates.
@@ -22,55 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.credentials
-import botocore.exceptions
 import botocore.session
 
-# IAM actions the gateway itself needs (merged by `orgalerts permissions`). AssumeRole's resource is
-# narrowed to the member role name in permissions.py.
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"orchestrator": ("sts:GetCallerIdentity", "sts:AssumeRole")}
-
-MEMBER_REGION = "us-east-1"  # IAM (a global service) delivers its CloudTrail events to EventBridge only here
+STS_REGION = "us-east-1"  # where the caller's own STS calls go (STS is global; any region answers)
 SESSION_NAME = "orgalerts"
-
-ClientError = botocore.exceptions.ClientError
-BotoCoreError = botocore.exceptions.BotoCoreError
-
-
-@cache
-def known_regions() -> frozenset[str]:
-    """Every region name botocore knows (all partitions). Reads bundled data; makes no AWS call."""
-    session = botocore.session.get_session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("events", partition_name=partition))
-    return frozenset(regions)
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError, or the exception's class name."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
-    return type(exc).__name__
-
-
-def error_text(exc: BaseException) -> str:
-    """`Code: message`, as reports show it. Never includes credentials (botocore messages do not)."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".rstrip(": ")
-    if isinstance(getattr(exc, "code", None), str):  # an AWS error reported without raising (PartialFailure)
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def role_arn(account_id: str, role_name: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
 
 
 @dataclass(frozen=True)
@@ -296,7 +256,7 @@ class Gateway:
     def caller_account(self) -> str:
         """The account the orchestrator's own credentials belong to (one STS call, cached)."""
         if self._caller_account is None:
-            identity = self._base.client("sts", MEMBER_REGION).get_caller_identity()
+            identity = self._base.client("sts", STS_REGION).get_caller_identity()
             self._caller_account = str(identity["Account"])
             self._base.account_id = self._caller_account
         return self._caller_account
@@ -306,19 +266,19 @@ class Gateway:
         self.caller_account()
         return self._base
 
-    def account(self, account_id: str, role_name: str, external_id: str | None) -> AccountAccess:
-        """Clients in `account_id`: the caller's own credentials there, else an assumed role."""
+    def account(self, account_id: str, role_arn: str, external_id: str | None) -> AccountAccess:
+        """Clients in `account_id`: the caller's own credentials there, else the assumed role `role_arn`."""
         if account_id == self.caller_account():
             return self._base
         params: dict[str, Any] = {
-            "RoleArn": role_arn(account_id, role_name),
+            "RoleArn": role_arn,
             "RoleSessionName": SESSION_NAME,
             "DurationSeconds": 3600,
         }
         if external_id:
             params["ExternalId"] = external_id
         self.assume_role_limiter.acquire()
-        creds = self._base.client("sts", MEMBER_REGION).assume_role(**params)["Credentials"]
+        creds = self._base.client("sts", STS_REGION).assume_role(**params)["Credentials"]
         return AccountAccess(
             account_id,
             self,

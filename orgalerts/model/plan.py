@@ -1,33 +1,25 @@
 """The planner: desired vs live resources -> changes. Pure; never touches AWS.
 
 Owns: the diff, ownership conflicts (a resource with a managed name but without the marker), the
-order changes are applied in, how each change reads in a report (`text` for deploy/plan, `finding` for
-drift), and the status a side ends with.
+order changes are applied in (the order of the side's `Kind`s), how each change reads in a report
+(`text` for deploy/plan, `finding` for drift), and the status a side ends with. Which kinds exist, and
+their labels, is each side's to declare (`orgalerts/sides/`): the planner takes them as an argument.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from orgalerts.resources import KIND_ORDER, Resource, statement_ids
+from orgalerts.model.resources import Resource, statement_ids
 
-LABELS = {
-    "bus": "central bus",
-    "bus-policy": "bus policy",
-    "topic": "topic",
-    "topic-policy": "topic policy",
-    "subscription": "subscription",
-    "role": "forwarder role",
-    "role-policy": "forwarder role permissions",
-    "rule": "rule",
-    "target": "rule target",
-    "bucket": "trail bucket",
-    "bucket-policy": "trail bucket policy",
-    "trail": "organization trail",
-    "scp": "guardrail SCP",
-    "scp-attachment": "guardrail SCP attachment",
-}
+
+@dataclass(frozen=True)
+class Kind:
+    """A resource kind of one side: its name in `Resource.kind` and how reports call it."""
+
+    name: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +30,7 @@ class Change:
     desired: Resource | None
     live: Resource | None
     fields: tuple[str, ...] = ()
+    label: str = field(default="", compare=False)  # the kind's label, e.g. "forwarder role"
 
     @property
     def resource(self) -> Resource:
@@ -56,7 +49,7 @@ class Change:
     @property
     def text(self) -> str:
         """What deploy/plan does, e.g. `update rule default/orgalerts-forward: state`."""
-        label = f"{LABELS.get(self.kind, self.kind)} {self.name}"
+        label = f"{self.label or self.kind} {self.name}"
         if self.action == "update":
             return f"update {label}: {', '.join(self.fields)}"
         return f"{self.action} {label}"
@@ -64,7 +57,7 @@ class Change:
     @property
     def finding(self) -> str:
         """What drift found, in words a security engineer reads at a glance."""
-        label = f"{LABELS.get(self.kind, self.kind)} {self.name}"
+        label = f"{self.label or self.kind} {self.name}"
         if self.action == "create":
             return f"{label} missing"
         if self.action == "delete":
@@ -106,11 +99,12 @@ class Conflict:
 
     kind: str
     name: str
+    label: str = field(default="", compare=False)
 
     @property
     def message(self) -> str:
         return (
-            f"{LABELS.get(self.kind, self.kind)} {self.name} exists but is not managed by orgalerts "
+            f"{self.label or self.kind} {self.name} exists but is not managed by orgalerts "
             "(no managed-by=orgalerts tag); refusing to touch this account"
         )
 
@@ -135,38 +129,39 @@ class Plan:
         return "updated"
 
 
-def _order(change: Change) -> tuple[int, int]:
-    index = KIND_ORDER.index(change.kind)
-    # Deletes first, children before parents; then creates/updates, parents before children.
-    return (0, -index) if change.action == "delete" else (1, index)
+def diff(desired: Sequence[Resource], live: Sequence[Resource], kinds: Sequence[Kind]) -> Plan:
+    """Changes that turn `live` into `desired`, touching only managed resources.
 
-
-def diff(desired: Sequence[Resource], live: Sequence[Resource]) -> Plan:
-    """Changes that turn `live` into `desired`, touching only managed resources."""
+    `kinds` is the side's kinds, parents before children: creates and updates run in that order,
+    deletes in the reverse one. A resource of a kind not listed is a bug in the side (KeyError).
+    """
+    rank = {k.name: i for i, k in enumerate(kinds)}
+    labels = {k.name: k.label for k in kinds}
     live_by_key = {r.key: r for r in live}
     desired_keys = {r.key for r in desired}
-    conflicts = tuple(Conflict(r.kind, r.name) for r in live if not r.managed and r.key in desired_keys)
+    conflicts = tuple(Conflict(r.kind, r.name, labels[r.kind]) for r in live if not r.managed and r.key in desired_keys)
     changes: list[Change] = []
     for want in desired:
         have = live_by_key.get(want.key)
         if have is None:
-            changes.append(Change("create", want, None))
+            changes.append(Change("create", want, None, label=labels[want.kind]))
         elif have.managed:
             fields = tuple(
                 sorted(k for k in set(want.props) | set(have.props) if want.props.get(k) != have.props.get(k))
             )
             if fields:
-                changes.append(Change("update", want, have, fields))
+                changes.append(Change("update", want, have, fields, label=labels[want.kind]))
     for have in live:
         if have.key not in desired_keys and have.managed:
-            changes.append(Change("delete", None, have))
+            changes.append(Change("delete", None, have, label=labels[have.kind]))
+
+    def order(change: Change) -> tuple[int, int]:
+        # Deletes first, children before parents; then creates/updates, parents before children.
+        index = rank[change.kind]
+        return (0, -index) if change.action == "delete" else (1, index)
+
     return Plan(
-        changes=tuple(sorted(changes, key=_order)),
+        changes=tuple(sorted(changes, key=order)),
         conflicts=conflicts,
         live_existed=any(r.managed for r in live),
     )
-
-
-def removal(live: Sequence[Resource]) -> Plan:
-    """Changes that remove every managed resource and nothing else (offboard, teardown)."""
-    return diff([], live)

@@ -1,35 +1,51 @@
 """`orgalerts permissions`: the least-privilege IAM policies the tool needs, from what the code declares.
 
-Owns: merging the `REQUIRED_ACTIONS` each AWS-calling module declares next to its calls into three
-policies (orchestrator in the management account, member role, notification account), with resources
-narrowed where the names are known. tests/test_permissions.py fails if the code makes a call whose
-action is missing here.
+Owns: merging the actions each side declares (the registry) and the `REQUIRED_ACTIONS` each engine and
+command module declares next to its calls (found by walking those packages, so no list is kept by
+hand) into three policies (orchestrator in the management account, member role, notification
+account), with resources narrowed where the names are known. tests/test_permissions.py fails if the
+code makes a call whose action is missing here.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
+from collections.abc import Iterator
 from typing import Any
 
-from orgalerts import apply, aws, doctor, guardrail, listener, live, notify, org, redrive, trail, verify
+from orgalerts import commands, engine
 from orgalerts.config import Config
-from orgalerts.resources import Names
+from orgalerts.model.addresses import arn, role_arn
+from orgalerts.sides.registry import SIDES
 
-MODULES = (aws, org, live, apply, verify, listener, redrive, notify, trail, guardrail, doctor)
 PRINCIPALS = ("orchestrator", "member", "notification")
+Declared = dict[str, tuple[str, ...]]
+
+
+def _declarations() -> Iterator[Declared]:
+    """Every side's required actions, and every engine or command module's REQUIRED_ACTIONS."""
+    for side in SIDES:
+        yield side.required_actions
+    for package in (engine, commands):
+        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            declared = getattr(importlib.import_module(info.name), "REQUIRED_ACTIONS", None)
+            if declared is not None:
+                yield declared
 
 
 def required_actions() -> dict[str, list[str]]:
     merged: dict[str, set[str]] = {p: set() for p in PRINCIPALS}
-    for module in MODULES:
-        for principal, actions in module.REQUIRED_ACTIONS.items():
+    for declared in _declarations():
+        for principal, actions in declared.items():
             merged[principal].update(actions)
     return {p: sorted(actions) for p, actions in merged.items()}
 
 
 def policies(config: Config) -> dict[str, dict[str, Any]]:
     """The three policy documents, resources narrowed to orgalerts' own names where IAM allows it."""
-    names = Names(config.resource_prefix)
+    names = config.names
     actions = required_actions()
     orchestrator_actions = [a for a in actions["orchestrator"] if a != "sts:AssumeRole"]
     member_role_actions = [
@@ -47,7 +63,7 @@ def policies(config: Config) -> dict[str, dict[str, Any]]:
                     "Sid": "AssumeMemberRole",
                     "Effect": "Allow",
                     "Action": "sts:AssumeRole",
-                    "Resource": f"arn:aws:iam::*:role/{config.member_role.name}",
+                    "Resource": role_arn("*", config.member_role.name),
                 },
             ],
         },
@@ -58,15 +74,15 @@ def policies(config: Config) -> dict[str, dict[str, Any]]:
                     "Sid": "ForwarderRole",
                     "Effect": "Allow",
                     "Action": member_role_actions,
-                    "Resource": f"arn:aws:iam::*:role/{names.forwarder_role}",
+                    "Resource": role_arn("*", names.forwarder_role),
                 },
                 {
                     "Sid": "ForwardingRuleAndVerify",
                     "Effect": "Allow",
                     "Action": member_other,
                     "Resource": [
-                        f"arn:aws:events:us-east-1:*:rule/{names.prefix}*",
-                        f"arn:aws:iam::*:policy/{names.prefix}verify-*",
+                        arn("events", "us-east-1", "*", f"rule/{names.prefix}*"),
+                        arn("iam", "", "*", f"policy/{names.prefix}verify-*"),
                     ],
                 },
             ],
@@ -79,10 +95,10 @@ def policies(config: Config) -> dict[str, dict[str, Any]]:
                     "Effect": "Allow",
                     "Action": actions["notification"],
                     "Resource": [
-                        f"arn:aws:events:{config.region}:*:event-bus/{names.prefix}*",
-                        f"arn:aws:events:{config.region}:*:rule/{names.prefix}*",
-                        f"arn:aws:sns:{config.region}:*:{names.prefix}*",
-                        f"arn:aws:sqs:{config.region}:*:{names.prefix}verify-*",
+                        arn("events", config.region, "*", f"event-bus/{names.prefix}*"),
+                        arn("events", config.region, "*", f"rule/{names.prefix}*"),
+                        arn("sns", config.region, "*", f"{names.prefix}*"),
+                        arn("sqs", config.region, "*", f"{names.prefix}verify-*"),
                     ],
                 }
             ],

@@ -10,19 +10,20 @@ guardrail.scp). Read-only: doctor makes no write call.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from orgalerts import guardrail, org
-from orgalerts.aws import MEMBER_REGION, AccountAccess, BotoCoreError, ClientError, error_code, error_text
-from orgalerts.engine import Engine
+from orgalerts.aws import AccountAccess, BotoCoreError, ClientError, error_code, error_text
+from orgalerts.commands.doctor_trails import TrailFinding, read_trails
+from orgalerts.engine.context import Context
 from orgalerts.errors import UsageError
+from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.scope import Scope
+from orgalerts.sides import guardrail
 
 # IAM actions doctor needs, by principal (merged by `orgalerts permissions`). AssumeRole and the
-# Organizations reads of the scope are declared by aws.py and org.py. In member accounts doctor reads
+# Organizations reads of the scope are declared by the engine's scope module. In member accounts doctor reads
 # trails only when there is no organization trail (cloudtrail:DescribeTrails, GetTrailStatus,
 # GetEventSelectors: OrganizationAccountAccessRole has them).
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -80,136 +81,11 @@ class DoctorReport:
     def to_json(self) -> dict[str, Any]:
         return {"command": "doctor", "checks": [c.to_json() for c in self.checks], "summary": self.summary()}
 
-    def write_table(self, stream: TextIO) -> None:
-        stream.write("orgalerts doctor\n")
-        width = max((len(c.name) for c in self.checks), default=10)
-        for check in self.checks:
-            stream.write(f"  {check.status:<5} {check.name:<{width}}  {check.detail}\n")
-            if check.fix and check.status != OK:
-                stream.write(f"  {'':<5} {'':<{width}}  fix: {check.fix}\n")
-        counts = ", ".join(f"{k} {v}" for k, v in self.summary().items() if v)
-        stream.write(f"  checks: {counts or 'none'}\n")
-
-    def emit(self, *, as_json: bool) -> int:
-        self.write_table(sys.stderr)
-        if as_json:
-            json.dump(self.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        return self.exit_code()
-
-
-# --- CloudTrail: does a trail record the management events IAM alerts need? -------------------------------
-
-
-@dataclass
-class TrailFinding:
-    name: str
-    arn: str
-    home_region: str
-    organization: bool
-    problems: list[str]
-    fixes: list[str]
-    read_write: str  # All | WriteOnly | ReadOnly | "" (no management events)
-
-    @property
-    def good(self) -> bool:
-        return not self.problems
-
-
-def management_coverage(selectors: dict[str, Any]) -> str:
-    """Which management events of IAM a trail records: All, WriteOnly, ReadOnly or "" (none).
-
-    A trail without custom selectors records every management event (AWS's default)."""
-    basic = selectors.get("EventSelectors") or []
-    advanced = selectors.get("AdvancedEventSelectors") or []
-    reads = writes = False
-    if not basic and not advanced:
-        return "All"
-    for selector in basic:
-        if not selector.get("IncludeManagementEvents", True):
-            continue
-        if "iam.amazonaws.com" in (selector.get("ExcludeManagementEventSources") or []):
-            continue
-        kind = selector.get("ReadWriteType", "All")
-        reads = reads or kind in ("All", "ReadOnly")
-        writes = writes or kind in ("All", "WriteOnly")
-    for selector in advanced:
-        fields = {f.get("Field"): f for f in selector.get("FieldSelectors", [])}
-        if "Management" not in (fields.get("eventCategory", {}).get("Equals") or []):
-            continue
-        source = fields.get("eventSource", {})
-        if source.get("Equals") and "iam.amazonaws.com" not in source["Equals"]:
-            continue
-        if "iam.amazonaws.com" in (source.get("NotEquals") or []):
-            continue
-        read_only = fields.get("readOnly", {}).get("Equals") or ["true", "false"]
-        reads = reads or "true" in read_only
-        writes = writes or "false" in read_only
-    if reads and writes:
-        return "All"
-    return "WriteOnly" if writes else ("ReadOnly" if reads else "")
-
-
-def evaluate_trail(
-    described: dict[str, Any], status: dict[str, Any], selectors: dict[str, Any], *, need_reads: bool
-) -> TrailFinding:
-    """What keeps this trail from feeding IAM events to EventBridge, each problem with its fix."""
-    name = str(described.get("Name", ""))
-    arn = str(described.get("TrailARN", name))
-    home = str(described.get("HomeRegion", MEMBER_REGION))
-    problems: list[str] = []
-    fixes: list[str] = []
-    if not status.get("IsLogging"):
-        problems.append("logging is stopped")
-        fixes.append(f"aws cloudtrail start-logging --name {arn} --region {home}")
-    if not described.get("IsMultiRegionTrail") and home != MEMBER_REGION:
-        problems.append(f"single-region trail in {home}: IAM events are recorded in us-east-1 only")
-        fixes.append(f"aws cloudtrail update-trail --name {arn} --region {home} --is-multi-region-trail")
-    if not described.get("IncludeGlobalServiceEvents", True):
-        problems.append("global service events (IAM) are excluded")
-        fixes.append(f"aws cloudtrail update-trail --name {arn} --region {home} --include-global-service-events")
-    coverage = management_coverage(selectors)
-    if coverage in ("", "ReadOnly") or (coverage == "WriteOnly" and need_reads):
-        problems.append(
-            "management events are not recorded"
-            if not coverage
-            else f"only {coverage} management events are recorded"
-            + (" (the all-iam pattern needs read events too)" if coverage == "WriteOnly" else "")
-        )
-        fixes.append(
-            f"aws cloudtrail put-event-selectors --trail-name {arn} --region {home} "
-            """--event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":true}]'"""
-        )
-    return TrailFinding(name, arn, home, bool(described.get("IsOrganizationTrail")), problems, fixes, coverage)
-
-
-def read_trails(access: AccountAccess, *, need_reads: bool) -> list[TrailFinding]:
-    """Every trail that can record us-east-1 events in this account (shadow copies of multi-region and
-    organization trails included), evaluated. Status and selectors are read in each trail's home region."""
-    listed = access.client("cloudtrail", MEMBER_REGION).describe_trails(includeShadowTrails=True)
-    found = []
-    for described in listed.get("trailList", []):
-        home = str(described.get("HomeRegion", MEMBER_REGION))
-        client = access.client("cloudtrail", home)
-        arn = str(described["TrailARN"])
-        try:
-            status = client.get_trail_status(Name=arn)
-            selectors = client.get_event_selectors(TrailName=arn)
-        except ClientError:
-            owner = arn.split(":")[4] if arn.count(":") >= 5 else ""
-            if not (described.get("IsOrganizationTrail") and owner and owner != access.account_id):
-                raise
-            # An organization trail seen from a member account: its status is the management account's to
-            # read. It is there, so it covers this account; the management-account check judges the rest.
-            status, selectors = {"IsLogging": True}, {}
-        found.append(evaluate_trail(described, status, selectors, need_reads=need_reads))
-    return found
-
 
 # --- the checks ---------------------------------------------------------------------------------------------
 
 
-def sample_accounts(scope: org.Scope, notification: str, caller: str, size: int) -> list[str]:
+def sample_accounts(scope: Scope, notification: str, caller: str, size: int) -> list[str]:
     """Up to `size` in-scope accounts: the notification account first, then accounts spread evenly over the
     (sorted) rest, so a sample of 5 among 500 does not look at neighbours only. The caller's own account
     needs no role and is left out."""
@@ -224,16 +100,35 @@ def sample_accounts(scope: org.Scope, notification: str, caller: str, size: int)
     return chosen
 
 
-def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
+@dataclass
+class Findings:
+    """What the checks learn and later checks build on."""
+
+    caller: str = ""
+    management: str = ""
+    orgs: Any = None
+    scope: Scope | None = None
+    reached: dict[str, AccountAccess] = field(default_factory=dict)
+
+
+def run_doctor(ctx: Context, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
     """Every check, in order; a check the others depend on stops the run when it fails."""
     report = DoctorReport()
-    config = engine.config
-    gateway = engine.gateway
-    need_reads = config.alerts.pattern == "all-iam"
+    found = Findings()
+    for check in (_check_credentials, _check_organization, _check_scope):
+        if not check(report, ctx, found):
+            return report
+    assert found.scope is not None
+    _check_member_role(report, ctx, found, sample)
+    _check_cloudtrail(report, ctx, found)
+    _check_region(report, ctx, found.caller, found.reached)
+    _check_settings(report, ctx, found)
+    return report
 
-    # 1. credentials
+
+def _check_credentials(report: DoctorReport, ctx: Context, found: Findings) -> bool:
     try:
-        identity = gateway.base().client("sts", MEMBER_REGION).get_caller_identity()
+        identity = ctx.management_access().client("sts", MEMBER_REGION).get_caller_identity()
     except (ClientError, BotoCoreError) as exc:
         report.add(
             "credentials",
@@ -242,14 +137,17 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "configure credentials of the management account (AWS_PROFILE, `aws sso login`, or environment "
             "variables) and run doctor again",
         )
-        return report
-    caller = str(identity["Account"])
-    report.add("credentials", OK, f"{identity.get('Arn', '?')} (account {caller})")
+        return False
+    found.caller = str(identity["Account"])
+    report.add("credentials", OK, f"{identity.get('Arn', '?')} (account {found.caller})")
+    return True
 
-    # 2. organization access, and the scope
-    orgs = engine.orgs_client()
+
+def _check_organization(report: DoctorReport, ctx: Context, found: Findings) -> bool:
+    found.orgs = ctx.orgs_client()
+    caller = found.caller
     try:
-        organization = orgs.describe_organization()["Organization"]
+        organization = found.orgs.describe_organization()["Organization"]
     except (ClientError, BotoCoreError) as exc:
         not_in_org = error_code(exc) == "AWSOrganizationsNotInUseException"
         report.add(
@@ -261,10 +159,10 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "run with credentials of the organization's management account (or a delegated administrator "
             "for AWS Organizations allowed organizations:Describe*/List*)",
         )
-        return report
-    management = str(organization["MasterAccountId"])
+        return False
+    management = found.management = str(organization["MasterAccountId"])
     features = str(organization.get("FeatureSet", "ALL"))
-    needs_all_features = config.trail.create or config.guardrail.scp
+    needs_all_features = ctx.config.trail.create or ctx.config.guardrail.scp
     if features != "ALL":
         report.add(
             "organization",
@@ -284,11 +182,15 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "trail.create need the management account)",
             f"run with credentials of the management account {management}",
         )
+    return True
+
+
+def _check_scope(report: DoctorReport, ctx: Context, found: Findings) -> bool:
     try:
-        scope = engine.scope()
+        scope = found.scope = ctx.scope()
     except UsageError as exc:
         report.add("scope", FAIL, str(exc), "fix organization.ous / include_accounts in the config")
-        return report
+        return False
     except (ClientError, BotoCoreError) as exc:
         report.add(
             "scope",
@@ -297,7 +199,7 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "grant organizations:ListRoots, ListParents, ListAccountsForParent, ListOrganizationalUnitsForParent, "
             "DescribeAccount (see `orgalerts permissions`)",
         )
-        return report
+        return False
     skipped = f", {len(scope.skipped)} skipped (excluded or not active)" if scope.skipped else ""
     report.add(
         "scope",
@@ -305,14 +207,17 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
         f"{len(scope.in_scope)} accounts in scope{skipped}",
         "" if scope.in_scope else "check organization.ous: no active account is in scope",
     )
+    return True
 
-    # 3. the member role in a sample of accounts
-    chosen = sample_accounts(scope, config.notification.account_id, caller, sample)
-    reached: dict[str, AccountAccess] = {}
+
+def _check_member_role(report: DoctorReport, ctx: Context, found: Findings, sample: int) -> None:
+    config = ctx.config
+    assert found.scope is not None
+    chosen = sample_accounts(found.scope, config.notification.account_id, found.caller, sample)
     failures: list[str] = []
     for account_id in chosen:
         try:
-            reached[account_id] = gateway.account(account_id, config.member_role.name, config.member_role.external_id)
+            found.reached[account_id] = ctx.member_access(account_id)
         except (ClientError, BotoCoreError) as exc:
             failures.append(f"{account_id} ({error_text(exc)})")
     role = config.member_role.name
@@ -324,20 +229,18 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "member-role",
             FAIL,
             f"cannot assume {role} in {len(failures)} of {len(chosen)} sampled accounts: {', '.join(failures)}",
-            f"create role {role} in those accounts, trusting account {caller} (accounts created by Organizations "
-            f"have OrganizationAccountAccessRole; invited accounts need it created), or correct member_role.name"
-            f"{external}",
+            f"create role {role} in those accounts, trusting account {found.caller} (accounts created by "
+            f"Organizations have OrganizationAccountAccessRole; invited accounts need it created), or correct "
+            f"member_role.name{external}",
         )
     else:
         report.add("member-role", OK, f"assumed {role} in {len(chosen)} sampled accounts: {', '.join(chosen)}")
 
-    # 4. CloudTrail
-    _check_cloudtrail(report, engine, scope, caller, management, reached, need_reads)
 
-    # 5. region
-    _check_region(report, engine, caller, reached)
-
-    # 6. the opt-in settings
+def _check_settings(report: DoctorReport, ctx: Context, found: Findings) -> None:
+    """The opt-in settings: trail.create needs the management account; the guardrail needs SCPs."""
+    config = ctx.config
+    caller, management = found.caller, found.management
     if config.trail.create and caller != management:
         report.add(
             "trail-setting",
@@ -348,24 +251,16 @@ def run_doctor(engine: Engine, sample: int = DEFAULT_SAMPLE) -> DoctorReport:
             "trail.create: false",
         )
     if config.guardrail.scp:
-        _check_guardrail(report, orgs, scope, management)
-    return report
+        assert found.scope is not None
+        _check_guardrail(report, found.orgs, found.scope, management)
 
 
-def _check_cloudtrail(
-    report: DoctorReport,
-    engine: Engine,
-    scope: org.Scope,
-    caller: str,
-    management: str,
-    reached: dict[str, AccountAccess],
-    need_reads: bool,
-) -> None:
-    config = engine.config
-    org_trails: list[TrailFinding] = []
-    if caller == management:
+def _check_cloudtrail(report: DoctorReport, ctx: Context, found: Findings) -> None:
+    """An organization trail that feeds IAM events to EventBridge, or else a trail in each sampled account."""
+    need_reads = ctx.config.alerts.pattern == "all-iam"
+    if found.caller == found.management:
         try:
-            trails = read_trails(engine.gateway.base(), need_reads=need_reads)
+            trails = read_trails(ctx.management_access(), need_reads=need_reads)
         except (ClientError, BotoCoreError) as exc:
             report.add(
                 "cloudtrail",
@@ -374,40 +269,53 @@ def _check_cloudtrail(
                 "grant cloudtrail:DescribeTrails, GetTrailStatus, GetEventSelectors to the orchestrator",
             )
             return
-        org_trails = [t for t in trails if t.organization]
-        good = next((t for t in org_trails if t.good), None)
-        if good is not None:
-            managed = " (managed by orgalerts)" if good.name == config.trail.name and config.trail.create else ""
-            report.add(
-                "cloudtrail",
-                OK,
-                f"organization trail {good.name}{managed} (home region {good.home_region}) records management "
-                f"events ({good.read_write}) of every account, logging",
-            )
-            if config.trail.create and good.name != config.trail.name:
-                report.add(
-                    "trail-setting",
-                    WARN,
-                    f"trail.create is on although organization trail {good.name} already records management events: "
-                    "a second copy of management events is charged by CloudTrail",
-                    "set trail.create: false (the existing organization trail is enough)",
-                )
+        if _judge_org_trails(report, ctx, [t for t in trails if t.organization]):
             return
-        if org_trails:
-            broken = org_trails[0]
+    _check_sampled_trails(report, ctx, found, need_reads)
+
+
+def _judge_org_trails(report: DoctorReport, ctx: Context, org_trails: list[TrailFinding]) -> bool:
+    """Report on the organization trails; False when there is none (per-account trails decide)."""
+    config = ctx.config
+    good = next((t for t in org_trails if t.good), None)
+    if good is not None:
+        managed = " (managed by orgalerts)" if good.name == config.trail.name and config.trail.create else ""
+        report.add(
+            "cloudtrail",
+            OK,
+            f"organization trail {good.name}{managed} (home region {good.home_region}) records management "
+            f"events ({good.read_write}) of every account, logging",
+        )
+        if config.trail.create and good.name != config.trail.name:
             report.add(
-                "cloudtrail",
-                FAIL,
-                f"organization trail {broken.name} does not feed IAM events to EventBridge: "
-                f"{'; '.join(broken.problems)} (no alert can fire)",
-                "; ".join(broken.fixes),
+                "trail-setting",
+                WARN,
+                f"trail.create is on although organization trail {good.name} already records management events: "
+                "a second copy of management events is charged by CloudTrail",
+                "set trail.create: false (the existing organization trail is enough)",
             )
-            return
-    # No organization trail seen: every target account needs a trail of its own. Check the sample.
+        return True
+    if org_trails:
+        broken = org_trails[0]
+        report.add(
+            "cloudtrail",
+            FAIL,
+            f"organization trail {broken.name} does not feed IAM events to EventBridge: "
+            f"{'; '.join(broken.problems)} (no alert can fire)",
+            "; ".join(broken.fixes),
+        )
+        return True
+    return False
+
+
+def _check_sampled_trails(report: DoctorReport, ctx: Context, found: Findings, need_reads: bool) -> None:
+    """No organization trail seen: every target account needs a trail of its own. Check the sample."""
+    config = ctx.config
+    caller, management = found.caller, found.management
     covered: list[str] = []
     missing: list[str] = []
     unreadable: list[str] = []
-    for account_id, access in reached.items():
+    for account_id, access in found.reached.items():
         try:
             trails = read_trails(access, need_reads=need_reads)
         except (ClientError, BotoCoreError) as exc:
@@ -424,14 +332,17 @@ def _check_cloudtrail(
         fix = f"run `orgalerts deploy`: trail.create is on and creates organization trail {config.trail.name}"
     if missing or not covered:
         detail = f"{where}, and no trail recording management events"
-        detail += f" in {len(missing)} of {len(reached)} sampled accounts ({', '.join(missing)})" if missing else ""
+        detail += (
+            f" in {len(missing)} of {len(found.reached)} sampled accounts ({', '.join(missing)})" if missing else ""
+        )
         if unreadable:
             detail += f"; could not read trails in {', '.join(unreadable)}"
         report.add(
             "cloudtrail", FAIL, detail + ": without a trail EventBridge receives no IAM event, no alert can fire", fix
         )
         return
-    every = len(covered) >= len([a for a in scope.in_scope if a.id != caller])
+    assert found.scope is not None
+    every = len(covered) >= len([a for a in found.scope.in_scope if a.id != caller])
     report.add(
         "cloudtrail",
         OK if every and not unreadable else WARN,
@@ -441,8 +352,8 @@ def _check_cloudtrail(
     )
 
 
-def _check_region(report: DoctorReport, engine: Engine, caller: str, reached: dict[str, AccountAccess]) -> None:
-    config = engine.config
+def _check_region(report: DoctorReport, ctx: Context, caller: str, reached: dict[str, AccountAccess]) -> None:
+    config = ctx.config
     region = config.region
     forward = "" if region == MEMBER_REGION else f"; member events are forwarded from us-east-1 to {region}"
     detail = (
@@ -450,7 +361,7 @@ def _check_region(report: DoctorReport, engine: Engine, caller: str, reached: di
         f"EventBridge only there){forward}"
     )
     notification = config.notification.account_id
-    access = reached.get(notification) or (engine.gateway.base() if notification == caller else None)
+    access = reached.get(notification) or (ctx.management_access() if notification == caller else None)
     if access is not None:
         try:
             access.client("events", region).describe_event_bus(Name="default")
@@ -467,7 +378,7 @@ def _check_region(report: DoctorReport, engine: Engine, caller: str, reached: di
     report.add("region", OK, detail)
 
 
-def _check_guardrail(report: DoctorReport, orgs: Any, scope: org.Scope, management: str) -> None:
+def _check_guardrail(report: DoctorReport, orgs: Any, scope: Scope, management: str) -> None:
     try:
         root_id, enabled = guardrail.scp_policy_type_enabled(orgs)
     except (ClientError, BotoCoreError) as exc:

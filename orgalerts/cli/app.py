@@ -1,7 +1,9 @@
-"""The command line: parse arguments, load config, pick the environment, run a command, report.
+"""The command line: parse arguments, load config, pick the environment, run a command, render it.
 
-Owns: argument parsing, the exit-code contract at the process boundary, and turning errors into one
-clear line on stderr (a traceback only with --debug). Everything else lives in the modules it calls.
+Owns: argument parsing, the one dispatch table from command to handler, all printing (through
+`render`), the exit-code contract at the process boundary, and turning errors into one clear line on
+stderr (a traceback only with --debug). The only importer of the sandbox: a `sandbox:` block in the
+config makes it the environment, and the engine only ever sees an endpoint and keys.
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from orgalerts import __version__, report
+from orgalerts import __version__
 from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, error_text
+from orgalerts.cli import render
+from orgalerts.cli.progress import ProgressReporter
+from orgalerts.commands.doctor import run_doctor
+from orgalerts.commands.lifecycle import check_onboard
+from orgalerts.commands.notify import publish_drift
+from orgalerts.commands.permissions import render as render_permissions
+from orgalerts.commands.redrive import run_redrive
+from orgalerts.commands.verify import run_verify
+from orgalerts.commands.watch import run_watch
 from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
-from orgalerts.engine import Engine, Interrupted, Mode, RunReport
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
+from orgalerts.engine.runner import Runner
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
-from orgalerts.progress import ProgressReporter
 
 log = logging.getLogger("orgalerts")
 
@@ -29,7 +41,7 @@ def _account_arg(value: str) -> str:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help=f"config file (default {DEFAULT_CONFIG_PATH})")
     common.add_argument(
@@ -37,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document on stdout")
     common.add_argument("--workers", type=int, default=argparse.SUPPRESS, help="accounts in flight at once")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(
         prog="orgalerts",
         description="Alerts on IAM configuration changes in every account of an AWS Organization.",
@@ -45,9 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"orgalerts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     sub.add_parser("deploy", parents=[common], help="converge every in-scope account and the central side")
     sub.add_parser("plan", parents=[common], help="show what deploy would change; exit 3 if anything")
+    _add_drift(sub, common)
+    _add_lifecycle(sub, common)
+    _add_verify(sub, common)
+    watch = sub.add_parser("watch", parents=[common], help="print alerts as they arrive (Ctrl-C to stop)")
+    watch.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
+    doctor = sub.add_parser(
+        "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
+    )
+    doctor.add_argument("--sample", type=int, default=5, metavar="N", help="accounts to try the member role in")
+    sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
+    sandbox = sub.add_parser(
+        "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
+    )
+    sandbox.add_argument("--stop", action="store_true", help="stop the running sandbox")
+    return parser
+
+
+def _add_drift(sub: Any, common: argparse.ArgumentParser) -> None:
     drift = sub.add_parser("drift", parents=[common], help="find drift; exit 3 on drift; --repair fixes it")
     drift.add_argument("--repair", action="store_true", help="converge exactly what drifted")
     drift.add_argument(
@@ -60,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--publish", action="store_true", help="also send a drift summary to the alert topic's recipients"
     )
     drift.add_argument("--no-orphans", action="store_true", help="do not look for managed resources outside the scope")
+
+
+def _add_lifecycle(sub: Any, common: argparse.ArgumentParser) -> None:
     onboard = sub.add_parser(
         "onboard", parents=[common], help="deploy one new account (and the central side if needed)"
     )
@@ -68,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     offboard.add_argument("account_id", type=_account_arg, metavar="ACCOUNT_ID")
     teardown = sub.add_parser("teardown", parents=[common], help="remove every managed resource everywhere")
     teardown.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
     verify = sub.add_parser(
         "verify", parents=[common], help="prove alerts arrive: make a harmless IAM change, wait for the alert"
     )
@@ -89,19 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
-    watch = sub.add_parser("watch", parents=[common], help="print alerts as they arrive (Ctrl-C to stop)")
-    watch.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
-    sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
-    doctor = sub.add_parser(
-        "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
-    )
-    doctor.add_argument("--sample", type=int, default=5, metavar="N", help="accounts to try the member role in")
-    sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
-    sandbox = sub.add_parser(
-        "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
-    )
-    sandbox.add_argument("--stop", action="store_true", help="stop the running sandbox")
-    return parser
 
 
 def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
@@ -131,28 +158,28 @@ def environment(config: Config, *, quiet: bool = False) -> Iterator[GatewaySetti
 
 
 def _emit(args: argparse.Namespace, result: RunReport, extra: dict[str, Any] | None = None) -> int:
-    report.write_table(result, sys.stderr)
+    render.write_table(result, sys.stderr)
     if _opt(args, "json"):
-        report.write_json(result, sys.stdout, extra)
+        render.write_json(result, sys.stdout, extra)
     if _opt(args, "markdown"):
-        report.write_markdown(result, args.markdown)
-    return report.exit_code(result)
+        render.write_markdown(result, args.markdown)
+    return exit_code(result)
 
 
-def cmd_deploy(args: argparse.Namespace, engine: Engine) -> int:
-    return _emit(args, engine.converge("deploy", Mode.DEPLOY))
+def cmd_deploy(args: argparse.Namespace, runner: Runner) -> int:
+    return _emit(args, runner.converge("deploy", Mode.DEPLOY))
 
 
-def cmd_plan(args: argparse.Namespace, engine: Engine) -> int:
-    return _emit(args, engine.converge("plan", Mode.PLAN))
+def cmd_plan(args: argparse.Namespace, runner: Runner) -> int:
+    return _emit(args, runner.converge("plan", Mode.PLAN))
 
 
-def cmd_drift(args: argparse.Namespace, engine: Engine) -> int:
+def cmd_drift(args: argparse.Namespace, runner: Runner) -> int:
     if args.remove_orphans and not args.repair:
         raise UsageError("--remove-orphans goes with --repair")
     mode = Mode.REPAIR if args.repair else Mode.DRIFT
     # "repair" words the statuses `repaired` and makes exit 0 mean "everything found was repaired".
-    result = engine.converge(
+    result = runner.converge(
         "repair" if args.repair else "drift",
         mode,
         orphans=not args.no_orphans,
@@ -160,43 +187,41 @@ def cmd_drift(args: argparse.Namespace, engine: Engine) -> int:
     )
     code = _emit(args, result)
     if args.publish:
-        from orgalerts.notify import publish_drift
-
         try:
-            if publish_drift(engine, result, repaired=args.repair):
+            if publish_drift(runner.ctx, result, repaired=args.repair):
                 sys.stderr.write("drift summary sent to the alert topic\n")
         except (ClientError, BotoCoreError) as exc:
             sys.stderr.write(f"orgalerts: error: could not publish the drift summary: {error_text(exc)}\n")
-            return report.EXIT_FAILED
+            return EXIT_FAILED
     return code
 
 
-def cmd_onboard(args: argparse.Namespace, engine: Engine) -> int:
-    from orgalerts.lifecycle import check_onboard
-
-    scope = check_onboard(engine, args.account_id)
-    return _emit(args, engine.converge("onboard", Mode.DEPLOY, only=[args.account_id], scope=scope))
+def cmd_onboard(args: argparse.Namespace, runner: Runner) -> int:
+    scope = check_onboard(runner.ctx, args.account_id)
+    return _emit(args, runner.converge("onboard", Mode.DEPLOY, only=[args.account_id], scope=scope))
 
 
-def cmd_offboard(args: argparse.Namespace, engine: Engine) -> int:
-    return _emit(args, engine.remove("offboard", [args.account_id]))
+def cmd_offboard(args: argparse.Namespace, runner: Runner) -> int:
+    return _emit(args, runner.remove("offboard", [args.account_id]))
 
 
-def cmd_teardown(args: argparse.Namespace, engine: Engine) -> int:
+def cmd_teardown(args: argparse.Namespace, runner: Runner) -> int:
     if not args.yes:  # without a terminal, run() already refused before anything started
         sys.stderr.write("This removes every orgalerts-managed rule, role, bus, topic and subscription. Type 'yes': ")
         sys.stderr.flush()
         if sys.stdin.readline().strip() != "yes":
             raise UsageError("teardown not confirmed; nothing was changed")
-    return _emit(args, engine.remove("teardown", None))
+    return _emit(args, runner.remove("teardown", None))
 
 
-def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
-    from orgalerts.verify import run_verify
-
-    timeout = args.timeout if args.timeout is not None else (30.0 if engine.config.sandbox is not None else 900.0)
-    result = run_verify(engine, accounts=args.accounts, count=args.count, timeout=timeout)
-    return result.emit(as_json=bool(_opt(args, "json")), show_message=args.show_message)
+def cmd_verify(args: argparse.Namespace, runner: Runner) -> int:
+    ctx = runner.ctx
+    timeout = args.timeout if args.timeout is not None else (30.0 if ctx.config.sandbox is not None else 900.0)
+    result = run_verify(ctx, accounts=args.accounts, count=args.count, timeout=timeout)
+    render.write_verify(result, sys.stderr, show_message=args.show_message)
+    if _opt(args, "json"):
+        render.write_document(result.to_json(), sys.stdout)
+    return result.exit_code()
 
 
 def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
@@ -214,30 +239,38 @@ def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def cmd_doctor(args: argparse.Namespace, engine: Engine) -> int:
-    from orgalerts.doctor import run_doctor
-
+def cmd_doctor(args: argparse.Namespace, runner: Runner) -> int:
     if not 0 <= args.sample <= 1000:
         raise UsageError("--sample takes a number from 0 to 1000")
-    return run_doctor(engine, sample=args.sample).emit(as_json=bool(_opt(args, "json")))
+    report = run_doctor(runner.ctx, sample=args.sample)
+    render.write_doctor(report, sys.stderr)
+    if _opt(args, "json"):
+        render.write_document(report.to_json(), sys.stdout)
+    return report.exit_code()
 
 
-def cmd_watch(args: argparse.Namespace, engine: Engine) -> int:
-    from orgalerts.watch import run_watch
-
+def cmd_watch(args: argparse.Namespace, runner: Runner) -> int:
     sys.stderr.write("orgalerts watch: printing alerts as they arrive; Ctrl-C to stop\n")
-    received = run_watch(engine, sys.stdout, seconds=args.seconds)
+    received = run_watch(runner.ctx, sys.stdout, seconds=args.seconds)
     sys.stderr.write(f"orgalerts watch: {received} alerts\n")
     return 0
 
 
-def cmd_redrive(args: argparse.Namespace, engine: Engine) -> int:
-    from orgalerts.redrive import run_redrive
-
-    return _emit(args, run_redrive(engine))
+def cmd_redrive(args: argparse.Namespace, runner: Runner) -> int:
+    return _emit(args, run_redrive(runner))
 
 
-ENGINE_COMMANDS: dict[str, Callable[[argparse.Namespace, Engine], int]] = {
+def cmd_permissions(args: argparse.Namespace, config: Config) -> int:
+    sys.stdout.write(render_permissions(config) + "\n")
+    return 0
+
+
+# The one dispatch table: commands that need no AWS environment, then those that run over the organization.
+LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
+    "sandbox": cmd_sandbox,
+    "permissions": cmd_permissions,
+}
+RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
     "redrive": cmd_redrive,
     "watch": cmd_watch,
     "doctor": cmd_doctor,
@@ -259,19 +292,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "teardown" and not args.yes and not sys.stdin.isatty():
         # Refuse before touching anything (the sandbox included).
         raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
-    if args.command == "sandbox":
-        return cmd_sandbox(args, config)
-    if args.command == "permissions":
-        from orgalerts.permissions import render
-
-        sys.stdout.write(render(config) + "\n")
-        return 0
+    if args.command in LOCAL_COMMANDS:
+        return LOCAL_COMMANDS[args.command](args, config)
     with environment(config) as settings:
         # Live line on a terminal, periodic plain lines otherwise; stderr only (stdout is the report's).
         progress = ProgressReporter(sys.stderr)
-        engine = Engine(config, Gateway(settings), workers=workers, progress=progress, progress_start=progress.start)
+        ctx = Context(config, Gateway(settings))
+        runner = Runner(ctx, workers=workers, progress=progress, progress_start=progress.start)
         try:
-            return ENGINE_COMMANDS[args.command](args, engine)
+            return RUNNER_COMMANDS[args.command](args, runner)
         except Interrupted as exc:
             progress.close()
             if exc.report is not None:
@@ -304,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         sys.stderr.write(f"orgalerts: error: {error_text(exc)}\n")
-        return report.EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("orgalerts: interrupted; run the same command again to converge the rest\n")
         return 130

@@ -12,14 +12,14 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
-from orgalerts.engine import Engine
-from orgalerts.listener import TopicListener
+from orgalerts.commands.listener import TopicListener
+from orgalerts.engine.context import Context
 
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {}  # only the listener's
 
 
 def run_watch(
-    engine: Engine,
+    ctx: Context,
     out: TextIO,
     *,
     seconds: float | None,
@@ -28,16 +28,10 @@ def run_watch(
     poll_interval: float = 1.0,
 ) -> int:
     """Print alerts until interrupted or `seconds` passed; returns how many arrived."""
-    config = engine.config
-    central = engine.gateway.account(
-        config.notification.account_id, config.member_role.name, config.member_role.external_id
-    )
-    name = f"{engine.names.prefix}watch-{uuid.uuid4().hex[:10]}"
+    name = f"{ctx.names.prefix}watch-{uuid.uuid4().hex[:10]}"
     deadline = None if seconds is None else clock() + seconds
     received = 0
-    with TopicListener(
-        central.client("sqs", config.region), central.client("sns", config.region), engine.central.topic_arn, name
-    ) as listener:
+    with TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, name) as listener:
         while deadline is None or clock() < deadline:
             bodies = listener.receive()
             for body in bodies:

@@ -1,4 +1,4 @@
-"""The guardrail (opt-in, `guardrail.scp`): a service control policy that keeps orgalerts' resources intact.
+"""The guardrail side (opt-in, `guardrail.scp`): a service control policy that keeps orgalerts' resources intact.
 
 Owns: the SCP document (deny changes to orgalerts' rules and targets, roles, central bus, topic, queues and
 managed trail to every principal except the member role the orchestrator uses, the way AWS Control Tower
@@ -14,8 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from orgalerts.config import Config
-from orgalerts.plan import Change
-from orgalerts.resources import Names, Resource, canonical_policy, is_managed_tags, managed_tags
+from orgalerts.model.addresses import arn, role_arn
+from orgalerts.model.plan import Change, Kind, Plan
+from orgalerts.model.resources import Resource, canonical_policy, is_managed_tags, managed_tags
+from orgalerts.model.scope import Scope
+from orgalerts.sides.base import Clients, Prerequisite, Side, Where, Writer
+
+SCP = Kind("scp", "guardrail SCP")
+SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
+KINDS = (SCP, SCP_ATTACHMENT)
 
 # IAM actions of the orchestrator (management account) for the guardrail (merged by `orgalerts permissions`).
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -96,17 +103,17 @@ TRAIL_ACTIONS = (
 
 
 def policy_name(config: Config) -> str:
-    return f"{Names(config.resource_prefix).prefix}guardrail"
+    return f"{config.names.prefix}guardrail"
 
 
 def exempt_principal(config: Config) -> str:
     """The role the orchestrator assumes in every account: the only principal allowed to change orgalerts."""
-    return f"arn:aws:iam::*:role/{config.member_role.name}"
+    return role_arn("*", config.member_role.name)
 
 
 def scp_document(config: Config, management_account_id: str) -> dict[str, Any]:
     """Deny every change to orgalerts' resources unless the caller is the orchestrator's member role."""
-    prefix = Names(config.resource_prefix).prefix
+    prefix = config.names.prefix
     unless = {"ArnNotLike": {"aws:PrincipalArn": exempt_principal(config)}}
 
     def deny(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict[str, Any]:
@@ -114,18 +121,18 @@ def scp_document(config: Config, management_account_id: str) -> dict[str, Any]:
 
     statements = [
         # `*` in an ARN pattern spans `/`: rules on the central bus (rule/<bus>/<rule>) are covered too.
-        deny("OrgAlertsRules", RULE_ACTIONS, [f"arn:aws:events:*:*:rule/{prefix}*"]),
-        deny("OrgAlertsBus", BUS_ACTIONS, [f"arn:aws:events:*:*:event-bus/{prefix}*"]),
-        deny("OrgAlertsRoles", ROLE_ACTIONS, [f"arn:aws:iam::*:role/{prefix}*"]),
-        deny("OrgAlertsTopic", TOPIC_ACTIONS, [f"arn:aws:sns:*:*:{prefix}*"]),
-        deny("OrgAlertsQueues", QUEUE_ACTIONS, [f"arn:aws:sqs:*:*:{prefix}*"]),
+        deny("OrgAlertsRules", RULE_ACTIONS, [arn("events", "*", "*", f"rule/{prefix}*")]),
+        deny("OrgAlertsBus", BUS_ACTIONS, [arn("events", "*", "*", f"event-bus/{prefix}*")]),
+        deny("OrgAlertsRoles", ROLE_ACTIONS, [role_arn("*", f"{prefix}*")]),
+        deny("OrgAlertsTopic", TOPIC_ACTIONS, [arn("sns", "*", "*", f"{prefix}*")]),
+        deny("OrgAlertsQueues", QUEUE_ACTIONS, [arn("sqs", "*", "*", f"{prefix}*")]),
     ]
     if config.trail.create:
         statements.append(
             deny(
                 "OrgAlertsTrail",
                 TRAIL_ACTIONS,
-                [f"arn:aws:cloudtrail:*:{management_account_id}:trail/{config.trail.name}"],
+                [arn("cloudtrail", "*", management_account_id, f"trail/{config.trail.name}")],
             )
         )
     return {"Version": "2012-10-17", "Statement": statements}
@@ -217,15 +224,22 @@ def finding(change: Change) -> str:
 # --- writes ---------------------------------------------------------------------------------------------
 
 
-class GuardrailWriter:
+class GuardrailWriter(Writer):
     """Writes for the SCP and its attachments. `policy_ids` maps policy names to ids (live, or just created)."""
 
-    def __init__(self, orgs: Any, policy_ids: dict[str, str]) -> None:
-        self.orgs = orgs
+    def __init__(self, clients: Clients, policy_ids: dict[str, str], *, wait: Any = None) -> None:
+        super().__init__(clients, wait=wait)
+        self.orgs = clients.organizations
         self.policy_ids = policy_ids
-
-    def apply(self, change: Change) -> None:
-        getattr(self, f"{change.action}_{change.kind.replace('-', '_')}")(change)
+        self.handlers.update(
+            {
+                ("create", "scp"): self.create_scp,
+                ("update", "scp"): self.update_scp,
+                ("delete", "scp"): self.delete_scp,
+                ("create", "scp-attachment"): self.create_scp_attachment,
+                ("delete", "scp-attachment"): self.delete_scp_attachment,
+            }
+        )
 
     def create_scp(self, change: Change) -> None:
         r = change.resource
@@ -253,3 +267,58 @@ class GuardrailWriter:
 
     def delete_scp_attachment(self, change: Change) -> None:
         self.orgs.detach_policy(PolicyId=change.resource.arn, TargetId=change.resource.props["target"])
+
+
+def policy_type_prerequisite(orgs: Any, plan: Plan) -> list[Prerequisite]:
+    """Attaching an SCP needs the SCP policy type enabled on the root (read-only here)."""
+    if not any(c.kind == "scp-attachment" and c.action == "create" for c in plan.changes):
+        return []
+    root_id, scps_enabled = scp_policy_type_enabled(orgs)
+    if scps_enabled or not root_id:
+        return []
+    return [
+        Prerequisite(
+            f"enable service control policies on root {root_id} (needed to attach the guardrail)",
+            lambda: orgs.enable_policy_type(RootId=root_id, PolicyType=SCP_TYPE),
+        )
+    ]
+
+
+class GuardrailSide(Side):
+    organization_wide = True
+    name = "guardrail"
+    where = Where.MANAGEMENT
+    kinds = KINDS
+    services = ("organizations",)
+    required_actions = REQUIRED_ACTIONS
+
+    def enabled(self, config: Config, removing: bool) -> bool:
+        return config.guardrail.scp
+
+    def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        return guardrail_resources(config, account_id)
+
+    def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
+        return read_guardrail(clients.organizations, policy_name(config))
+
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+        policy_ids = {r.name: r.arn for r in live if r.kind == "scp" and r.managed}
+        return GuardrailWriter(clients, policy_ids, wait=wait)
+
+    def finding(self, change: Change) -> str:
+        return finding(change)
+
+    def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
+        management_id = scope.management_account_id
+        if not desired or scope.find(management_id) is None:
+            return []
+        return [
+            f"the management account {management_id} is in scope: SCPs never restrict it, "
+            "so the guardrail does not protect its resources"
+        ]
+
+    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
+        return policy_type_prerequisite(clients.organizations, plan)
+
+
+GUARDRAIL = GuardrailSide()

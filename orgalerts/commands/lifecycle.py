@@ -6,26 +6,23 @@ reads only Organizations in the management account and never calls into a member
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from orgalerts import org
+from orgalerts.engine.context import Context
+from orgalerts.engine.scope import account_location
 from orgalerts.errors import UsageError
-
-if TYPE_CHECKING:
-    from orgalerts.engine import Engine
+from orgalerts.model.scope import Scope
 
 
-def check_onboard(engine: Engine, account_id: str) -> org.Scope:
+def check_onboard(ctx: Context, account_id: str) -> Scope:
     """The scope, for the onboarding run to reuse; UsageError (exit 2) says why `account_id` cannot be onboarded."""
-    config = engine.config
+    config = ctx.config
     if account_id in config.organization.exclude_accounts:
         raise UsageError(f"account {account_id} is excluded by organization.exclude_accounts in {config.source}")
-    where = org.account_location(engine.orgs_client(), account_id)
+    where = account_location(ctx.orgs_client(), account_id)
     if where is None:
         raise UsageError(f"account {account_id} is not in this organization")
     if where.state != "ACTIVE":
         raise UsageError(f"account {account_id} is {where.state}, not ACTIVE")
-    scope = engine.scope()
+    scope = ctx.scope()
     if scope.find(account_id) is None:
         raise UsageError(
             f"account {account_id} is not under the configured OUs ({', '.join(config.organization.ous) or 'none'}) "

@@ -8,13 +8,15 @@ deleting a message only after its alert was published, so nothing is lost or sen
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, error_text
-from orgalerts.engine import Engine, RunReport, SideResult
-from orgalerts.live import QUEUE_MISSING
-from orgalerts.messages import alert_input_transformer, is_tamper_event, render, tamper_input_transformer
+from orgalerts.aws import ClientError, error_code
+from orgalerts.engine.results import RunReport, SideResult, Status
+from orgalerts.engine.runner import Runner
+from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.messages import alert_input_transformer, is_tamper_event, render, tamper_input_transformer
+from orgalerts.model.scope import Account
+from orgalerts.sides.forwarding import QUEUE_MISSING
 
 MAX_MESSAGES_PER_QUEUE = 10_000
 RESENT_MARK = "[re-sent by orgalerts redrive: this alert was held in a dead-letter queue after a delivery failure]"
@@ -40,7 +42,7 @@ def drain(sqs: Any, sns: Any, queue_name: str, topic_arn: str, prefix: str, resu
     try:
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in QUEUE_MISSING:
+        if error_code(exc) in QUEUE_MISSING:
             return
         raise
     sent = 0
@@ -53,33 +55,30 @@ def drain(sqs: Any, sns: Any, queue_name: str, topic_arn: str, prefix: str, resu
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             sent += 1
     if sent:
-        result.status = "resent"
+        result.status = Status.RESENT
         result.changes.append(f"re-sent {sent} held events from {queue_name}")
 
 
-def run_redrive(engine: Engine) -> RunReport:
-    config = engine.config
-    names = engine.names
-    topic_arn = engine.central.topic_arn
-    role = config.member_role
-    central = SideResult(config.notification.account_id, "unchanged", name="central")
-    access = engine.gateway.account(config.notification.account_id, role.name, role.external_id)
-    sns = access.client("sns", config.region)
-    try:
-        drain(access.client("sqs", config.region), sns, names.central_dlq, topic_arn, names.prefix, central)
-    except (ClientError, BotoCoreError) as exc:
-        central.status, central.error = "failed", error_text(exc)
+def run_redrive(runner: Runner) -> RunReport:
+    """Drain the central queue, then every in-scope member's, through the runner's pool and unit boundary."""
+    ctx = runner.ctx
+    names = ctx.names
+    topic_arn = ctx.central.topic_arn
+    sns = ctx.central_client("sns")
 
-    def member(account_id: str, name: str) -> SideResult:
-        result = SideResult(account_id, "unchanged", name=name)
-        try:
-            member_access = engine.gateway.account(account_id, role.name, role.external_id)
-            drain(member_access.client("sqs", MEMBER_REGION), sns, names.member_dlq, topic_arn, names.prefix, result)
-        except (ClientError, BotoCoreError) as exc:
-            result.status, result.error = "failed", error_text(exc)
-        return result
+    def central_queue(result: SideResult) -> None:
+        drain(ctx.central_client("sqs"), sns, names.central_dlq, topic_arn, names.prefix, result)
 
-    scope = engine.scope()
-    with ThreadPoolExecutor(max_workers=engine.workers) as pool:
-        accounts = list(pool.map(lambda a: member(a.id, a.name), scope.in_scope))
+    central = runner.run_unit(
+        SideResult(ctx.config.notification.account_id, Status.UNCHANGED, name="central"), central_queue
+    )
+
+    def member(account: Account) -> SideResult:
+        def work(result: SideResult) -> None:
+            sqs = ctx.member_access(account.id).client("sqs", MEMBER_REGION)
+            drain(sqs, sns, names.member_dlq, topic_arn, names.prefix, result)
+
+        return runner.run_unit(SideResult(account.id, Status.UNCHANGED, name=account.name), work)
+
+    accounts = runner.for_each(list(ctx.scope().in_scope), member)
     return RunReport("redrive", sorted(accounts, key=lambda r: r.account_id), central)

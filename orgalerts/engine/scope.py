@@ -1,4 +1,4 @@
-"""Which accounts are in scope: the Organizations side of a run.
+"""Which accounts are in scope: the Organizations reads of a run.
 
 Owns: walking the configured OUs (nested OUs included, every page followed), applying exclusions and
 inclusions, sorting out suspended accounts, and the organization facts the bus policy needs (org id,
@@ -7,11 +7,11 @@ root, the OU paths for aws:PrincipalOrgPaths). Read-only; works on an Organizati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from orgalerts.config import ROOT_ID_RE, Config
 from orgalerts.errors import UsageError
+from orgalerts.model.scope import Account, Scope, Skipped
 
 # IAM actions this module needs (merged by `orgalerts permissions`).
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -25,39 +25,6 @@ REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
         "organizations:DescribeAccount",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    name: str
-    state: str  # ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED, ...
-    parent_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    account: Account
-    reason: str
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The result of resolving the config against the organization."""
-
-    organization_id: str
-    root_id: str
-    management_account_id: str
-    in_scope: tuple[Account, ...]
-    skipped: tuple[Skipped, ...]
-    # aws:PrincipalOrgPaths patterns for the configured OUs, e.g. "o-abc/r-ab12/ou-ab12-cd34ef56/*"
-    ou_path_patterns: tuple[str, ...]
-    whole_organization: bool  # a root id is configured: every account of the organization
-    included_accounts: tuple[str, ...]
-    target_ou_ids: tuple[str, ...] = ()  # the configured OUs and every OU below them
-
-    def find(self, account_id: str) -> Account | None:
-        return next((a for a in self.in_scope if a.id == account_id), None)
 
 
 def _state(raw: dict[str, Any]) -> str:

@@ -6,8 +6,8 @@ so the people who rely on the alerts learn that someone tampered with them, not 
 
 from __future__ import annotations
 
-from orgalerts.engine import Engine, RunReport
-from orgalerts.report import exit_code
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import RunReport, Status, exit_code
 
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"notification": ("sns:Publish",)}
 MAX_LINES = 60  # SNS e-mail bodies stay readable; the full list is in the JSON or Markdown report
@@ -15,9 +15,7 @@ MAX_LINES = 60  # SNS e-mail bodies stay readable; the full list is in the JSON 
 
 def drift_summary(report: RunReport, repaired: bool) -> str | None:
     """The message, or None when there is nothing to say (clean run)."""
-    sides = [s for s in ([report.central, report.management] if report else []) if s is not None]
-    sides += report.accounts + report.orphans
-    interesting = [s for s in sides if s.changes or s.status == "failed"]
+    interesting = [s for s in report.sides() if s.changes or s.status == Status.FAILED]
     if not interesting:
         return None
     verb = "repaired" if repaired else "found"
@@ -34,14 +32,10 @@ def drift_summary(report: RunReport, repaired: bool) -> str | None:
     return "\n".join(lines)
 
 
-def publish_drift(engine: Engine, report: RunReport, repaired: bool) -> bool:
+def publish_drift(ctx: Context, report: RunReport, repaired: bool) -> bool:
     """Publish the summary to the alert topic; False when there was nothing to publish."""
     message = drift_summary(report, repaired)
     if message is None:
         return False
-    config = engine.config
-    access = engine.gateway.account(
-        config.notification.account_id, config.member_role.name, config.member_role.external_id
-    )
-    access.client("sns", config.region).publish(TopicArn=engine.central.topic_arn, Message=message)
+    ctx.central_client("sns").publish(TopicArn=ctx.central.topic_arn, Message=message)
     return True

@@ -1,4 +1,4 @@
-"""The organization trail (opt-in, `trail.create`): the blog's first step, managed like every other resource.
+"""The trail side (opt-in, `trail.create`): the blog's first step, managed like every other resource.
 
 Owns: the trail's S3 bucket name, its bucket policy (only CloudTrail, only for this organization's trail),
 the desired trail (organization, multi-region, management events read and write, logging), reading all
@@ -16,8 +16,24 @@ from typing import Any
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.config import Config
-from orgalerts.plan import Change
-from orgalerts.resources import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, Resource, canonical_json, canonical_policy
+from orgalerts.model.addresses import bucket_arn
+from orgalerts.model.addresses import trail_arn as make_trail_arn
+from orgalerts.model.plan import Change, Kind, Plan
+from orgalerts.model.resources import (
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    Resource,
+    canonical_json,
+    canonical_policy,
+    is_managed_tags,
+)
+from orgalerts.model.scope import Scope
+from orgalerts.sides.base import Clients, Prerequisite, Side, Where, Writer
+
+BUCKET = Kind("bucket", "trail bucket")
+BUCKET_POLICY = Kind("bucket-policy", "trail bucket policy")
+TRAIL = Kind("trail", "organization trail")
+KINDS = (BUCKET, BUCKET_POLICY, TRAIL)
 
 # IAM actions of the management account's principal (the orchestrator) for the trail (merged by
 # `orgalerts permissions`). CloudTrail needs trusted access in Organizations and its service-linked role
@@ -50,7 +66,9 @@ REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-PARTITION = "aws"
+CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
+# CreateTrail right after PutBucketPolicy can see the old (missing) policy for a moment.
+TRAIL_CONSISTENCY_CODES = frozenset({"InsufficientS3BucketPolicyException"})
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
 MAX_BUCKET_NAME = 63
 
@@ -76,7 +94,7 @@ def bucket_name(config: Config, management_account_id: str) -> str:
 
 
 def trail_arn(config: Config, management_account_id: str) -> str:
-    return f"arn:{PARTITION}:cloudtrail:{config.region}:{management_account_id}:trail/{config.trail.name}"
+    return make_trail_arn(config.region, management_account_id, config.trail.name)
 
 
 def bucket_policy(bucket: str, management_account_id: str, organization_id: str, arn: str) -> str:
@@ -93,7 +111,7 @@ def bucket_policy(bucket: str, management_account_id: str, organization_id: str,
                     "Effect": "Allow",
                     "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
                     "Action": "s3:GetBucketAcl",
-                    "Resource": f"arn:{PARTITION}:s3:::{bucket}",
+                    "Resource": bucket_arn(bucket),
                     "Condition": {"StringEquals": source},
                 },
                 {
@@ -101,7 +119,7 @@ def bucket_policy(bucket: str, management_account_id: str, organization_id: str,
                     "Effect": "Allow",
                     "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
                     "Action": "s3:PutObject",
-                    "Resource": f"arn:{PARTITION}:s3:::{bucket}/AWSLogs/{management_account_id}/*",
+                    "Resource": bucket_arn(bucket, f"/AWSLogs/{management_account_id}/*"),
                     "Condition": write_condition,
                 },
                 {
@@ -109,7 +127,7 @@ def bucket_policy(bucket: str, management_account_id: str, organization_id: str,
                     "Effect": "Allow",
                     "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
                     "Action": "s3:PutObject",
-                    "Resource": f"arn:{PARTITION}:s3:::{bucket}/AWSLogs/{organization_id}/*",
+                    "Resource": bucket_arn(bucket, f"/AWSLogs/{organization_id}/*"),
                     "Condition": write_condition,
                 },
                 {
@@ -117,7 +135,7 @@ def bucket_policy(bucket: str, management_account_id: str, organization_id: str,
                     "Effect": "Deny",
                     "Principal": "*",
                     "Action": "s3:*",
-                    "Resource": [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"],
+                    "Resource": [bucket_arn(bucket), bucket_arn(bucket, "/*")],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                 },
             ],
@@ -190,7 +208,7 @@ def read_bucket(s3: Any, bucket: str) -> list[Resource]:
         if code != "NoSuchTagSet":
             raise
         tags = []
-    managed = any(t.get("Key") == MANAGED_TAG_KEY and t.get("Value") == MANAGED_TAG_VALUE for t in tags)
+    managed = is_managed_tags(tags)
     if not managed:
         return [Resource("bucket", bucket, {}, managed=False)]
     try:
@@ -220,7 +238,7 @@ def read_trail(cloudtrail: Any, name: str, arn: str) -> list[Resource]:
         return []
     tag_lists = cloudtrail.list_tags(ResourceIdList=[arn]).get("ResourceTagList", [])
     tags: list[dict[str, str]] = next((t.get("TagsList", []) for t in tag_lists if t.get("ResourceId") == arn), [])
-    managed = any(t.get("Key") == MANAGED_TAG_KEY and t.get("Value") == MANAGED_TAG_VALUE for t in tags)
+    managed = is_managed_tags(tags)
     if not managed:
         return [Resource("trail", name, {}, managed=False, arn=arn)]
     status = cloudtrail.get_trail_status(Name=arn)
@@ -257,26 +275,40 @@ FIELD_FINDINGS = {
 }
 
 
-def field_finding(change: Change) -> str:
-    label = {"bucket": "trail bucket", "bucket-policy": "trail bucket policy", "trail": "organization trail"}
+def finding(change: Change) -> str:
+    """How drift words a trail-side change: field by field for updates, as any resource otherwise."""
+    if change.action != "update":
+        return change.finding
     details = [FIELD_FINDINGS.get(f, f"{f} changed") for f in change.fields]
-    return f"{label[change.kind]} {change.name}: {'; '.join(details)}"
+    return f"{change.label} {change.name}: {'; '.join(details)}"
 
 
 # --- writes ---------------------------------------------------------------------------------------------
 
 
-class TrailWriter:
+class TrailWriter(Writer):
     """Writes for the bucket, its policy and the trail (management account, `region`)."""
 
-    def __init__(self, s3: Any, cloudtrail: Any, region: str) -> None:
-        self.s3 = s3
-        self.cloudtrail = cloudtrail
-        self.region = region
-        self.kept: list[str] = []  # notes on what a delete deliberately left in place
+    retry_codes = TRAIL_CONSISTENCY_CODES
 
-    def apply(self, change: Change) -> None:
-        getattr(self, f"{change.action}_{change.kind.replace('-', '_')}")(change)
+    def __init__(self, clients: Clients, region: str, *, wait: Any = None) -> None:
+        super().__init__(clients, wait=wait)
+        self.s3 = clients.s3
+        self.cloudtrail = clients.cloudtrail
+        self.region = region
+        self.handlers.update(
+            {
+                ("create", "bucket"): self.create_bucket,
+                ("update", "bucket"): self.update_bucket,
+                ("delete", "bucket"): self.delete_bucket,
+                ("create", "bucket-policy"): self.put_bucket_policy,
+                ("update", "bucket-policy"): self.put_bucket_policy,
+                ("delete", "bucket-policy"): self.delete_bucket_policy,
+                ("create", "trail"): self.create_trail,
+                ("update", "trail"): self.update_trail,
+                ("delete", "trail"): self.delete_trail,
+            }
+        )
 
     def create_bucket(self, change: Change) -> None:
         r = change.resource
@@ -295,7 +327,7 @@ class TrailWriter:
             Bucket=r.name, PublicAccessBlockConfiguration=json.loads(r.props["public_access_block"])
         )
 
-    def delete_bucket(self, change: Change) -> None:
+    def delete_bucket(self, change: Change) -> bool:
         try:
             self.s3.delete_bucket(Bucket=change.resource.name)
         except ClientError as exc:
@@ -305,11 +337,11 @@ class TrailWriter:
                 f"trail bucket {change.resource.name} kept: it holds CloudTrail log files "
                 "(orgalerts never deletes audit logs; empty and delete it yourself when they are no longer needed)"
             )
+            return False  # not deleted after all: the note says why
+        return True
 
-    def create_bucket_policy(self, change: Change) -> None:
+    def put_bucket_policy(self, change: Change) -> None:
         self.s3.put_bucket_policy(Bucket=change.resource.name, Policy=change.resource.props["document"])
-
-    update_bucket_policy = create_bucket_policy
 
     def delete_bucket_policy(self, change: Change) -> None:
         self.s3.delete_bucket_policy(Bucket=change.resource.name)
@@ -346,3 +378,61 @@ class TrailWriter:
 
     def delete_trail(self, change: Change) -> None:
         self.cloudtrail.delete_trail(Name=change.resource.name)
+
+
+def trusted_access_prerequisite(orgs: Any, plan: Plan) -> list[Prerequisite]:
+    """An organization trail needs CloudTrail's trusted access in Organizations (read-only here)."""
+    needed = any(c.kind == "trail" and (c.action == "create" or "organization" in c.fields) for c in plan.changes)
+    if not needed:
+        return []
+    enabled_services: set[str] = set()
+    for page in orgs.get_paginator("list_aws_service_access_for_organization").paginate():
+        enabled_services.update(str(s.get("ServicePrincipal")) for s in page.get("EnabledServicePrincipals", []))
+    if CLOUDTRAIL_SERVICE in enabled_services:
+        return []
+    return [
+        Prerequisite(
+            "enable trusted access for CloudTrail in AWS Organizations (needed by an organization trail)",
+            lambda: orgs.enable_aws_service_access(ServicePrincipal=CLOUDTRAIL_SERVICE),
+        )
+    ]
+
+
+class TrailSide(Side):
+    organization_wide = True
+    name = "trail"
+    where = Where.MANAGEMENT
+    kinds = KINDS
+    services = ("s3", "cloudtrail", "organizations")
+    required_actions = REQUIRED_ACTIONS
+
+    def enabled(self, config: Config, removing: bool) -> bool:
+        return config.trail.create
+
+    def blocked(self, config: Config, scope: Scope, caller: str) -> tuple[str, str] | None:
+        management_id = scope.management_account_id
+        if caller == management_id:
+            return None
+        return "failed", (
+            f"trail.create: an organization trail can only be created and managed with credentials of the "
+            f"management account {management_id}; these credentials belong to account {caller}. Run orgalerts "
+            "there, or create the trail yourself and set trail.create: false"
+        )
+
+    def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        return trail_resources(config, account_id, scope.organization_id)
+
+    def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
+        return read_trail_side(clients.s3, clients.cloudtrail, config, account_id)
+
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+        return TrailWriter(clients, config.region, wait=wait)
+
+    def finding(self, change: Change) -> str:
+        return finding(change)
+
+    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
+        return trusted_access_prerequisite(clients.organizations, plan)
+
+
+TRAIL_SIDE = TrailSide()

@@ -12,20 +12,19 @@ The e-mail recipients receive the test alert too: the output says so, and the po
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orgalerts.aws import MEMBER_REGION, BotoCoreError, ClientError, error_text
-from orgalerts.engine import Engine
+from orgalerts.aws import BotoCoreError, ClientError, error_text
+from orgalerts.commands.listener import TopicListener
+from orgalerts.engine.context import Context
 from orgalerts.errors import UsageError
-from orgalerts.listener import TopicListener
-from orgalerts.resources import managed_tags
+from orgalerts.model.addresses import MEMBER_REGION, arn
+from orgalerts.model.resources import managed_tags
 
-# IAM actions `verify` needs, by principal (merged by `orgalerts permissions`).
 # IAM actions `verify` needs beyond its TopicListener's (merged by `orgalerts permissions`).
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"member": ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")}
 
@@ -74,24 +73,7 @@ class VerifyResult:
             "cleanup_errors": self.cleanup_errors,
         }
 
-    def emit(self, *, as_json: bool, show_message: bool) -> int:
-        err = sys.stderr
-        err.write("orgalerts verify (the configured e-mail recipients receive this test alert too)\n")
-        for check in self.checks:
-            latency = f" in {check.latency_seconds:.1f}s" if check.latency_seconds is not None else ""
-            err.write(f"  {check.status:<14} account {check.account_id}{latency}\n")
-            if check.error:
-                err.write(f"               error: {check.error}\n")
-        for problem in self.cleanup_errors:
-            err.write(f"  cleanup problem: {problem}\n")
-        if show_message:
-            for check in self.checks:
-                if check.message:
-                    err.write(f"\n--- the alert for account {check.account_id}, as a recipient reads it ---\n")
-                    err.write(check.message.rstrip() + "\n---\n")
-        if as_json:
-            json.dump(self.to_json(), sys.stdout, indent=2)
-            sys.stdout.write("\n")
+    def exit_code(self) -> int:
         return 0 if self.ok else 1
 
 
@@ -100,14 +82,14 @@ def _harmless_policy(account_id: str, name: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Deny", "Action": "*", "Resource": f"arn:aws:iam::{account_id}:user/{name}-nobody"}
+                {"Effect": "Deny", "Action": "*", "Resource": arn("iam", "", account_id, f"user/{name}-nobody")}
             ],
         }
     )
 
 
-def choose_accounts(engine: Engine, accounts: list[str] | None, count: int) -> list[str]:
-    scope = engine.scope()
+def choose_accounts(ctx: Context, accounts: list[str] | None, count: int) -> list[str]:
+    scope = ctx.scope()
     in_scope = [a.id for a in scope.in_scope]
     if accounts:
         outside = [a for a in accounts if a not in in_scope]
@@ -117,7 +99,7 @@ def choose_accounts(engine: Engine, accounts: list[str] | None, count: int) -> l
     if count < 1:
         raise UsageError("--count takes a number of at least 1")
     # Prefer ordinary members: they exercise the cross-account hop.
-    special = {engine.config.notification.account_id, scope.management_account_id}
+    special = {ctx.config.notification.account_id, scope.management_account_id}
     ordered = [a for a in in_scope if a not in special] + [a for a in in_scope if a in special]
     if not ordered:
         raise UsageError("no in-scope account to verify")
@@ -125,7 +107,7 @@ def choose_accounts(engine: Engine, accounts: list[str] | None, count: int) -> l
 
 
 def run_verify(
-    engine: Engine,
+    ctx: Context,
     *,
     accounts: list[str] | None,
     count: int,
@@ -134,27 +116,16 @@ def run_verify(
     sleep: Callable[[float], None] = time.sleep,
     poll_interval: float = POLL_INTERVAL_SECONDS,
 ) -> VerifyResult:
-    chosen = choose_accounts(engine, accounts, count)
-    config = engine.config
-    names = engine.names
-    nonce = uuid.uuid4().hex[:10]
-    test_name = f"{names.prefix}verify-{nonce}"
+    chosen = choose_accounts(ctx, accounts, count)
+    test_name = f"{ctx.names.prefix}verify-{uuid.uuid4().hex[:10]}"
     result = VerifyResult([AccountCheck(a) for a in chosen], timeout=timeout)
-    central = engine.gateway.account(
-        config.notification.account_id, config.member_role.name, config.member_role.external_id
-    )
-    listener = TopicListener(
-        central.client("sqs", config.region), central.client("sns", config.region), engine.central.topic_arn, test_name
-    )
+    listener = TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, test_name)
     changed: list[tuple[Any, str]] = []  # (iam client, policy arn) to delete
     try:
         with listener:
             for check in result.checks:
                 try:
-                    access = engine.gateway.account(
-                        check.account_id, config.member_role.name, config.member_role.external_id
-                    )
-                    iam = access.client("iam", MEMBER_REGION)
+                    iam = ctx.member_access(check.account_id).client("iam", MEMBER_REGION)
                     check.started = clock()
                     created = iam.create_policy(
                         PolicyName=test_name,

@@ -1,0 +1,35 @@
+"""The AWS gateway: the only package of orgalerts that imports boto3 or botocore.
+
+Everything else reaches AWS through `Gateway` (sessions, shared signed clients, retries, hooks) and
+catches `ClientError` / `BotoCoreError` from here. This package imports nothing else of orgalerts.
+"""
+
+from orgalerts.aws.errors import BotoCoreError, ClientError, error_code, error_text, known_regions
+from orgalerts.aws.gateway import (
+    AccountAccess,
+    CallHook,
+    CallObserver,
+    CallRecord,
+    Gateway,
+    GatewaySettings,
+    RateLimiter,
+    SendHook,
+    UnboundMemberCall,
+)
+
+__all__ = [
+    "AccountAccess",
+    "BotoCoreError",
+    "CallHook",
+    "CallObserver",
+    "CallRecord",
+    "ClientError",
+    "Gateway",
+    "GatewaySettings",
+    "RateLimiter",
+    "SendHook",
+    "UnboundMemberCall",
+    "error_code",
+    "error_text",
+    "known_regions",
+]

@@ -1,0 +1,79 @@
+"""What every command runs with: the configuration, the gateway, and how to reach each account.
+
+Owns: the managed names and the central side's address, the member role's ARN in an account, access
+to a member account, to the notification account and to the management account (the orchestrator's
+own credentials), the clients a side needs there, and resolving the scope. Constructing a context
+makes no AWS call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orgalerts.aws import AccountAccess, Gateway
+from orgalerts.config import Config
+from orgalerts.engine.scope import resolve_scope
+from orgalerts.model.addresses import MEMBER_REGION, CentralAddress, Names, role_arn
+from orgalerts.model.scope import Scope
+from orgalerts.sides.base import Clients, Side, Where
+
+# IAM actions of the orchestrator's own calls here (merged by `orgalerts permissions`): who am I, and the
+# member role in each account (narrowed to the role's name in the printed policy).
+REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"orchestrator": ("sts:GetCallerIdentity", "sts:AssumeRole")}
+
+
+class Context:
+    """Config + gateway, and the one place that knows which credentials reach which account."""
+
+    def __init__(self, config: Config, gateway: Gateway) -> None:
+        self.config = config
+        self.gateway = gateway
+
+    @property
+    def names(self) -> Names:
+        return self.config.names
+
+    @property
+    def central(self) -> CentralAddress:
+        return self.config.central
+
+    def member_role_arn(self, account_id: str) -> str:
+        return role_arn(account_id, self.config.member_role.name)
+
+    def member_access(self, account_id: str) -> AccountAccess:
+        """Clients in `account_id` through the member role (the caller's own where it is that account)."""
+        role = self.config.member_role
+        return self.gateway.account(account_id, self.member_role_arn(account_id), role.external_id)
+
+    def central_access(self) -> AccountAccess:
+        """Clients in the notification account."""
+        return self.member_access(self.config.notification.account_id)
+
+    def management_access(self) -> AccountAccess:
+        """Clients with the orchestrator's own credentials."""
+        return self.gateway.base()
+
+    def caller_account(self) -> str:
+        return self.gateway.caller_account()
+
+    def access(self, where: Where, account_id: str) -> AccountAccess:
+        if where is Where.MANAGEMENT:
+            return self.management_access()
+        if where is Where.CENTRAL:
+            return self.central_access()
+        return self.member_access(account_id)
+
+    def clients(self, side: Side, access: AccountAccess) -> Clients:
+        """The clients `side` reads and writes with, in its regions."""
+        made = {service: access.client(service, side.service_region(service, self.config)) for service in side.services}
+        return Clients(**made)
+
+    def central_client(self, service: str) -> Any:
+        """One client in the notification account, in the configured region."""
+        return self.central_access().client(service, self.config.region)
+
+    def orgs_client(self) -> Any:
+        return self.management_access().client("organizations", MEMBER_REGION)
+
+    def scope(self) -> Scope:
+        return resolve_scope(self.orgs_client(), self.config)

@@ -1,0 +1,307 @@
+"""The runner: one pipeline (scope -> desired -> live -> plan -> apply) over every side and account.
+
+Owns: the one unit boundary (`run_unit`: a unit never raises past it; whatever goes wrong in one
+account becomes that account's `failed` result), the one account pool (`for_each`: bounded threads,
+progress, Ctrl-C finishes the accounts in flight and reports the rest as not attempted), running one
+side in one account (`run_side`), and the commands' shapes: converge (deploy, plan, drift, repair,
+onboard), remove (offboard, teardown) and the orphan search. The central side runs first; members
+depend on it. Which end the pipeline has is the `Mode`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from orgalerts.aws import BotoCoreError, ClientError, error_text
+from orgalerts.engine.context import Context
+from orgalerts.engine.results import Interrupted, Mode, RunReport, SideResult, Status, merge
+from orgalerts.engine.scope import all_accounts
+from orgalerts.model.plan import Plan, diff
+from orgalerts.model.resources import Resource
+from orgalerts.model.scope import Account, Scope
+from orgalerts.sides.base import Clients, PartialFailure, Side, Where
+from orgalerts.sides.central import CENTRAL
+from orgalerts.sides.member import MEMBER
+from orgalerts.sides.registry import sides_at
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[SideResult], None]
+Unit = Callable[[Account], SideResult]
+
+# Errors that stay inside one account: AWS errors, transport errors, partial failures.
+UNIT_ERRORS = (ClientError, BotoCoreError, PartialFailure, OSError)
+INTERRUPTED = "not attempted: the run was interrupted"
+
+
+class Runner:
+    """Runs commands over the organization. Constructed with its collaborators; never connects in __init__."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        workers: int | None = None,
+        retry_wait: Any = None,
+        progress: ProgressCallback | None = None,
+        progress_start: Callable[[int], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.workers = workers or ctx.config.workers
+        self.retry_wait = retry_wait
+        self.progress = progress
+        self.progress_start = progress_start  # told how many accounts each batch has
+        self.cancel = threading.Event()
+
+    def scope(self) -> Scope:
+        return self.ctx.scope()
+
+    # --- the unit boundary and the pool -------------------------------------------------------------
+    def run_unit(self, result: SideResult, work: Callable[[SideResult], None]) -> SideResult:
+        """Run `work` on `result`; never raises: a failure becomes the result."""
+        if self.cancel.is_set():
+            return result.fail(INTERRUPTED)
+        try:
+            work(result)
+        except UNIT_ERRORS as exc:
+            result.fail(error_text(exc))
+        except Exception as exc:  # a bug must not stop the other accounts either; it is reported
+            log.debug("unexpected error in account %s", result.account_id, exc_info=True)
+            result.fail(f"internal error: {type(exc).__name__}: {exc}")
+        return result
+
+    def for_each(self, accounts: list[Account], unit: Unit) -> list[SideResult]:
+        """`unit` for every account, `workers` at a time. Ctrl-C: finish the accounts in flight, start no
+        other, and raise `Interrupted` with every account's result (the rest `not attempted`)."""
+        results: list[SideResult] = []
+        if self.progress_start is not None:
+            self.progress_start(len(accounts))
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orgalerts") as pool:
+            futures = {pool.submit(unit, a): a for a in accounts}
+            try:
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    if self.progress is not None:
+                        self.progress(results[-1])
+            except KeyboardInterrupt:
+                self.cancel.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                done = {r.account_id for r in results}
+                for future, account in futures.items():
+                    if account.id in done:
+                        continue
+                    if future.done() and not future.cancelled():
+                        results.append(future.result())
+                    else:
+                        results.append(SideResult(account.id, Status.FAILED, error=INTERRUPTED, name=account.name))
+                raise Interrupted(results) from None
+        return results
+
+    # --- one side in one account --------------------------------------------------------------------
+    def run_side(
+        self,
+        side: Side,
+        account: Account,
+        mode: Mode,
+        scope: Scope | None,
+        *,
+        orphan_check: bool = False,
+        tolerate_unreachable: bool = False,
+    ) -> SideResult:
+        """One side in one account, start to end. Never raises: failures become the result."""
+        result = SideResult(account.id, Status.UNCHANGED, name=account.name)
+
+        def work(result: SideResult) -> None:
+            if scope is not None and self._blocked(side, scope, result):
+                return
+            try:
+                access = self.ctx.access(side.where, account.id)
+            except UNIT_ERRORS as exc:
+                if not tolerate_unreachable:
+                    raise
+                result.status, result.notes = Status.SKIPPED, [f"could not be checked: {error_text(exc)}"]
+                return
+            clients = self.ctx.clients(side, access)
+            everything = mode is Mode.REMOVE or orphan_check
+            live = side.read(clients, self.config, account.id, everything=everything)
+            desired = [] if everything or scope is None else side.desired(self.config, scope, account.id)
+            plan = diff(desired, live, side.kinds)
+            if scope is not None:
+                result.notes += side.notes(self.config, scope, live, desired)
+            if not self._drift_shortcut(result, side, plan, mode, live, orphan_check):
+                self._finish(result, side, plan, mode, clients, live)
+
+        return self.run_unit(result, work)
+
+    def _blocked(self, side: Side, scope: Scope, result: SideResult) -> bool:
+        blocked = side.blocked(self.config, scope, self.ctx.caller_account())
+        if blocked is None:
+            return False
+        status, why = blocked
+        if status == Status.SKIPPED:
+            result.status, result.notes = Status.SKIPPED, [why]
+        else:
+            result.fail(why)
+        return True
+
+    @staticmethod
+    def _drift_shortcut(
+        result: SideResult, side: Side, plan: Plan, mode: Mode, live: list[Resource], orphan_check: bool
+    ) -> bool:
+        """Drift in an account with nothing deployed, or outside the scope, reads as one finding each."""
+        if mode is not Mode.DRIFT:
+            return False
+        if orphan_check and plan.changes:
+            result.status = Status.DRIFTED
+            result.changes = [
+                f"orphan: account is out of scope but still has {c.text.split(' ', 1)[1]}" for c in plan.changes
+            ]
+            return True
+        if not orphan_check and side.not_deployed and not any(r.managed for r in live) and not plan.conflicts:
+            result.status, result.changes = Status.DRIFTED, [side.not_deployed]
+            return True
+        return False
+
+    def _finish(
+        self, result: SideResult, side: Side, plan: Plan, mode: Mode, clients: Clients, live: list[Resource]
+    ) -> None:
+        """The shared end of the pipeline: conflicts, drift findings, plan texts, or the writes."""
+        if plan.conflicts:
+            where = "the management side" if side.where is Where.MANAGEMENT else "this account"
+            result.fail("; ".join(c.message.replace("this account", where) for c in plan.conflicts))
+            return
+        waiting = [note for r in live if r.kind == "queue" and r.managed for note in r.notes]
+        if mode is Mode.DRIFT:
+            result.changes = [side.finding(c) for c in plan.changes] + waiting
+            result.status = Status.DRIFTED if result.changes else Status.UNCHANGED
+            return
+        result.notes += waiting
+        steps = side.prerequisites(clients, plan) if mode is not Mode.REMOVE else []
+        if mode is Mode.PLAN:
+            result.changes = [s.text for s in steps] + [c.text for c in plan.changes]
+            result.status = _written_status(plan, bool(steps))
+            return
+        writer = side.writer(clients, self.config, live, self.retry_wait)
+        done: list[str] = []
+        try:
+            for step in steps:
+                step.run()
+                done.append(step.text)
+            writer.apply(
+                plan.changes, on_done=lambda c: done.append(side.finding(c) if mode is Mode.REPAIR else c.text)
+            )
+        finally:
+            result.changes = done
+            result.notes += writer.kept
+        if mode is Mode.REPAIR:
+            result.status = Status.REPAIRED if plan.changes or steps else Status.UNCHANGED
+        elif mode is Mode.REMOVE:
+            result.status = Status.REMOVED if done else Status.UNCHANGED
+        else:
+            result.status = _written_status(plan, bool(steps))
+
+    # --- commands -----------------------------------------------------------------------------------
+    def converge(
+        self,
+        command: str,
+        mode: Mode,
+        *,
+        only: Iterable[str] | None = None,
+        orphans: bool = False,
+        remove_orphans: bool = False,
+        scope: Scope | None = None,
+    ) -> RunReport:
+        """deploy / plan / drift / repair / onboard: central side, management sides, then in-scope members.
+
+        `scope` may be passed when the caller already resolved it (onboard checks it first).
+        """
+        scope = scope or self.scope()
+        central = self.run_central(mode, scope)
+        management = self.run_management(mode, scope, onboarding=only is not None)
+        targets = list(scope.in_scope)
+        if only is not None:
+            wanted = set(only)
+            targets = [a for a in targets if a.id in wanted]
+        blocked = mode.writes and central.status == Status.FAILED
+        try:
+            accounts = self._run_members(targets, mode, scope, blocked=blocked)
+        except Interrupted as exc:
+            exc.report = RunReport(command, sorted(exc.results, key=lambda r: r.account_id), central, [], management)
+            raise
+        if only is None:
+            accounts += [
+                SideResult(s.account.id, Status.SKIPPED, name=s.account.name, notes=[s.reason]) for s in scope.skipped
+            ]
+        accounts.sort(key=lambda r: r.account_id)
+        found_orphans = self.find_orphans(scope, remove=remove_orphans) if orphans and not blocked else []
+        return RunReport(command, accounts, central, found_orphans, management)
+
+    def remove(self, command: str, account_ids: list[str] | None) -> RunReport:
+        """offboard (given accounts) or teardown (None: every account, then the central and management sides)."""
+        if account_ids is not None:
+            accounts = self._run_members([Account(a, "", "ACTIVE") for a in account_ids], Mode.REMOVE, None)
+            return RunReport(command, accounts, None)
+        scope = self.scope()
+        in_scope = {a.id for a in scope.in_scope}
+        everyone = [a for a in all_accounts(self.ctx.orgs_client()) if a.state == "ACTIVE"]
+        accounts = self._run_members(everyone, Mode.REMOVE, scope, tolerate=lambda a: a.id not in in_scope)
+        central = self.run_central(Mode.REMOVE, scope)
+        management = self.run_management(Mode.REMOVE, scope)
+        accounts.sort(key=lambda r: r.account_id)
+        return RunReport(command, accounts, central, management=management)
+
+    def find_orphans(self, scope: Scope, *, remove: bool) -> list[SideResult]:
+        """Accounts outside the scope that still hold managed member resources."""
+        in_scope = {a.id for a in scope.in_scope}
+        outside = [a for a in all_accounts(self.ctx.orgs_client()) if a.id not in in_scope and a.state == "ACTIVE"]
+        mode = Mode.REMOVE if remove else Mode.DRIFT
+        results = self._run_members(outside, mode, scope, orphan_check=True, tolerate=lambda _: True)
+        return [r for r in results if r.changes]
+
+    def run_central(self, mode: Mode, scope: Scope) -> SideResult:
+        return self.run_side(CENTRAL, Account(self.config.notification.account_id, "central", "ACTIVE"), mode, scope)
+
+    def run_management(self, mode: Mode, scope: Scope, *, onboarding: bool = False) -> SideResult | None:
+        """The management account's sides that are on, as one result (None when none is on: no call)."""
+        account = Account(scope.management_account_id, "management", "ACTIVE")
+        result: SideResult | None = None
+        for side in sides_at(Where.MANAGEMENT):
+            if side.enabled(self.config, mode is Mode.REMOVE) and not (onboarding and side.organization_wide):
+                result = merge(result, self.run_side(side, account, mode, scope))
+        return result
+
+    def _run_members(
+        self,
+        accounts: list[Account],
+        mode: Mode,
+        scope: Scope | None,
+        *,
+        blocked: bool = False,
+        orphan_check: bool = False,
+        tolerate: Callable[[Account], bool] | None = None,
+    ) -> list[SideResult]:
+        if blocked:
+            return [
+                SideResult(a.id, Status.FAILED, error="not attempted: the central side failed", name=a.name)
+                for a in accounts
+            ]
+
+        def unit(account: Account) -> SideResult:
+            unreachable_ok = tolerate is not None and tolerate(account)
+            return self.run_side(
+                MEMBER, account, mode, scope, orphan_check=orphan_check, tolerate_unreachable=unreachable_ok
+            )
+
+        return self.for_each(accounts, unit)
+
+
+def _written_status(plan: Plan, steps: bool) -> Status:
+    """created / updated / unchanged, as deploy reports it (organization settings count as an update)."""
+    if plan.changes:
+        return Status(plan.status)
+    return Status.UPDATED if steps else Status.UNCHANGED

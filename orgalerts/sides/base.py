@@ -1,0 +1,168 @@
+"""The one shape every resource group has, and the writer loop they share.
+
+Owns: `Side` (a resource group: where it lives, its kinds in apply order, desired state, the reader, the
+writer, how drift words its changes, the IAM actions it needs), `Clients` (the clients a side's reads
+and writes use), `Writer` (one dispatch table from (action, kind) to a write, the eventual-consistency
+retries on explicit error codes with an injectable wait, partial failures AWS reports without raising),
+and `Prerequisite` (an organization setting a side's changes need first).
+
+A side never runs itself: the engine's runner picks the account and credentials (`where`), builds the
+clients, calls `read` and `desired`, diffs them with `kinds`, and hands the plan to `writer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import tenacity
+
+from orgalerts.aws import ClientError, error_code
+from orgalerts.config import Config
+from orgalerts.model.plan import Change, Kind, Plan
+from orgalerts.model.resources import Resource
+from orgalerts.model.scope import Scope
+
+
+class Where(Enum):
+    """Which account a side lives in, and with whose credentials it is read and written."""
+
+    MEMBER = "member"  # each in-scope account, through the member role
+    CENTRAL = "central"  # the notification account, through the member role
+    MANAGEMENT = "management"  # the management account, with the orchestrator's own credentials
+
+
+SERVICES = ("iam", "events", "sns", "sqs", "s3", "cloudtrail", "organizations")
+
+
+@dataclass
+class Clients:
+    """The clients one side uses, all bound to one account and the side's region; unused ones stay None."""
+
+    iam: Any = None
+    events: Any = None
+    sns: Any = None
+    sqs: Any = None
+    s3: Any = None
+    cloudtrail: Any = None
+    organizations: Any = None
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """An organization setting the planned changes need (done by deploy, listed by plan, never undone)."""
+
+    text: str
+    run: Callable[[], Any]
+
+
+# Codes AWS returns while a just-created IAM role or policy has not propagated yet. Never AccessDenied.
+EVENTUAL_CONSISTENCY_CODES = {"InvalidParameterValue", "MalformedPolicyDocument", "ValidationException"}
+
+
+def eventually_consistent(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, ClientError)
+        and error_code(exc) in EVENTUAL_CONSISTENCY_CODES
+        and ("role" in str(exc).lower() or "principal" in str(exc).lower())
+    )
+
+
+class PartialFailure(Exception):
+    """AWS accepted the call but reported a failed entry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+Handler = Callable[[Change], bool | None]  # returns False when a delete deliberately kept the resource
+
+
+class Writer:
+    """Applies one side's changes in one account. Subclasses fill `handlers`: (action, kind) -> write.
+
+    `wait` is tenacity's wait strategy (tests pass wait_none()); `retry_codes` adds side-specific codes
+    that mean "not consistent yet, try again" to the IAM propagation ones.
+    """
+
+    retry_codes: frozenset[str] = frozenset()
+
+    def __init__(self, clients: Clients, *, wait: Any = None, attempts: int = 6) -> None:
+        self.clients = clients
+        self.handlers: dict[tuple[str, str], Handler] = {}
+        self.kept: list[str] = []  # notes on what a delete deliberately left in place
+        self._retry = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(self._retryable),
+            wait=wait if wait is not None else tenacity.wait_exponential(multiplier=1, max=20),
+            stop=tenacity.stop_after_attempt(attempts),
+            reraise=True,
+        )
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return eventually_consistent(exc) or error_code(exc) in self.retry_codes
+
+    def apply(self, changes: Sequence[Change], on_done: Callable[[Change], None] | None = None) -> None:
+        for change in changes:
+            done = self._retry(self.handlers[(change.action, change.kind)], change)
+            if done is not False and on_done is not None:
+                on_done(change)
+
+
+def raise_failed_entries(result: dict[str, Any], default_code: str) -> None:
+    """PutTargets / RemoveTargets answer 200 with FailedEntryCount when an entry failed."""
+    if result.get("FailedEntryCount"):
+        entry = result.get("FailedEntries", [{}])[0]
+        raise PartialFailure(str(entry.get("ErrorCode", default_code)), str(entry.get("ErrorMessage", "")))
+
+
+class Side:
+    """A resource group. Subclasses set the class attributes and override what differs."""
+
+    name: str = ""
+    where: Where = Where.MEMBER
+    kinds: tuple[Kind, ...] = ()
+    services: tuple[str, ...] = ()
+    # IAM actions by principal ("orchestrator", "member", "notification"), merged by `orgalerts permissions`.
+    required_actions: dict[str, tuple[str, ...]] = {}
+    # What drift says about an account where none of this side's resources exist (None: nothing special).
+    not_deployed: str | None = None
+    # Organization-wide (a trail, an SCP): `onboard`, which converges one account, leaves it alone.
+    organization_wide: bool = False
+
+    def region(self, config: Config) -> str:
+        return config.region
+
+    def enabled(self, config: Config, removing: bool) -> bool:
+        """Whether the side runs at all (a feature switched off makes no call)."""
+        return True
+
+    def blocked(self, config: Config, scope: Scope, caller: str) -> tuple[str, str] | None:
+        """("failed" | "skipped", why) when the side cannot run with these credentials; None to run."""
+        return None
+
+    def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        raise NotImplementedError
+
+    def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
+        """Live state. `everything`: also what a switched-off feature may have left (removal, orphans)."""
+        raise NotImplementedError
+
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+        raise NotImplementedError
+
+    def finding(self, change: Change) -> str:
+        return change.finding
+
+    def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
+        """Facts to report that are not changes (e.g. a subscription awaiting confirmation)."""
+        return []
+
+    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
+        return []
+
+    def service_region(self, service: str, config: Config) -> str:
+        # Organizations is global: its one endpoint answers in us-east-1.
+        return "us-east-1" if service == "organizations" else self.region(config)

@@ -1,0 +1,399 @@
+"""The central side: the notification account's bus, rules, topic and queue (in `config.region`).
+
+Owns: the central event bus and its policy (who may put events: the target OUs, included accounts),
+the alert rule with its message format, the account-change and tamper rules, the watch on the central
+resources themselves, the SNS topic with its policy and e-mail subscriptions, the central dead-letter
+queue, reading all of it back, and the writes of the kinds only this side has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orgalerts.aws import ClientError
+from orgalerts.config import Config
+from orgalerts.model import messages, patterns
+from orgalerts.model.addresses import account_root_arn, rule_arn
+from orgalerts.model.plan import Change, Kind
+from orgalerts.model.policies import eventbridge_only_policy
+from orgalerts.model.resources import (
+    Resource,
+    canonical_json,
+    canonical_policy,
+    is_managed_tags,
+    managed_tags,
+    statement_ids,
+)
+from orgalerts.model.scope import Scope
+from orgalerts.sides import forwarding
+from orgalerts.sides.base import Clients, Side, Where, Writer
+from orgalerts.sides.forwarding import absent
+from orgalerts.sides.org_watch import account_change_pattern
+
+BUS = Kind("bus", "central bus")
+BUS_POLICY = Kind("bus-policy", "bus policy")
+TOPIC = Kind("topic", "topic")
+TOPIC_POLICY = Kind("topic-policy", "topic policy")
+SUBSCRIPTION = Kind("subscription", "subscription")
+KINDS = (BUS, BUS_POLICY, TOPIC, TOPIC_POLICY, SUBSCRIPTION, forwarding.QUEUE, forwarding.RULE, forwarding.TARGET)
+
+READ_ACTIONS = (
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",
+    "events:DescribeEventBus",
+    "events:DescribeRule",
+    "events:ListTagsForResource",
+    "events:ListTargetsByRule",
+    "sns:GetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sns:ListSubscriptionsByTopic",
+)
+WRITE_ACTIONS = (
+    "sqs:CreateQueue",
+    "sqs:TagQueue",
+    "sqs:SetQueueAttributes",
+    "sqs:DeleteQueue",
+    "events:CreateEventBus",
+    "events:TagResource",
+    "events:DeleteEventBus",
+    "events:PutPermission",
+    "events:RemovePermission",
+    "events:PutRule",
+    "events:DeleteRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "sns:CreateTopic",
+    "sns:TagResource",
+    "sns:DeleteTopic",
+    "sns:SetTopicAttributes",
+    "sns:Subscribe",
+    "sns:Unsubscribe",
+)
+
+
+# --- desired -------------------------------------------------------------------------------------------
+
+
+def bus_policy(config: Config, scope: Scope) -> str:
+    """Who may put events on the central bus: the configured OUs (or the whole organization) and the
+    explicitly included accounts. Two statements at most, never one per account (10,240-char cap)."""
+    central = config.central
+    statements: list[dict[str, object]] = []
+    condition: dict[str, dict[str, object]] = {"StringEquals": {"aws:PrincipalOrgID": scope.organization_id}}
+    if not scope.whole_organization and scope.ou_path_patterns:
+        condition["ForAnyValue:StringLike"] = {"aws:PrincipalOrgPaths": sorted(scope.ou_path_patterns)}
+    if scope.whole_organization or scope.ou_path_patterns:
+        statements.append(
+            {
+                "Sid": "OrgAlertsTargetOUs",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "events:PutEvents",
+                "Resource": central.bus_arn,
+                "Condition": condition,
+            }
+        )
+    extra = {scope.management_account_id} if config.alerts.account_changes else set()
+    included = sorted((set(scope.included_accounts) | extra) - {central.account_id})
+    if included:
+        statements.append(
+            {
+                "Sid": "OrgAlertsIncludedAccounts",
+                "Effect": "Allow",
+                "Principal": {"AWS": [account_root_arn(a) for a in included]},
+                "Action": "events:PutEvents",
+                "Resource": central.bus_arn,
+            }
+        )
+    return canonical_policy({"Version": "2012-10-17", "Statement": statements})
+
+
+def central_rule_arns(config: Config) -> list[str]:
+    """Every rule that may publish to the topic or dead-letter into the central queue."""
+    central = config.central
+    names = central.names
+    arns = [central.rule_arn]
+    if config.alerts.account_changes:
+        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule))
+    if config.alerts.tamper_alerts:
+        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.tamper_rule))
+        arns.append(rule_arn(central.region, central.account_id, "default", names.central_watch_rule))
+    return sorted(arns)
+
+
+def topic_policy(config: Config) -> str:
+    """Only EventBridge may publish, and only for orgalerts' central rules."""
+    topic_arn = config.central.topic_arn
+    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", topic_arn, central_rule_arns(config))
+
+
+def _alerting_rule(
+    config: Config,
+    bus: str,
+    rule: str,
+    pattern: dict[str, Any],
+    description: str,
+    transformer: dict[str, Any],
+    state: str = patterns.STATE_ENABLED,
+) -> list[Resource]:
+    """A central rule sending formatted messages to the topic (dead letters to the central queue)."""
+    central = config.central
+    names = central.names
+    dlq_arn = central.queue_arn(names.central_dlq) if config.alerts.dead_letter_queues else ""
+    props = {"pattern": canonical_json(pattern), "state": state, "description": description}
+    return [
+        Resource("rule", f"{bus}/{rule}", props),
+        forwarding.target(
+            f"{bus}/{rule}/{names.central_target_id}",
+            central.topic_arn,
+            transformer=canonical_json(transformer),
+            dlq_arn=dlq_arn,
+        ),
+    ]
+
+
+def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
+    """The alert rule, and the account-change and tamper rules when they are on."""
+    names = config.names
+    alerts = config.alerts
+    bus = names.central_bus
+    alert = patterns.alert_pattern(
+        alerts.pattern,
+        exclude_principals=alerts.exclude_principals,
+        exclude_events=alerts.exclude_events,
+        # With tamper alerts on, calls on orgalerts' own roles get one TAMPER message, not two.
+        skip_roles_with_prefix=names.prefix if alerts.tamper_alerts else None,
+    )
+    resources = _alerting_rule(
+        config,
+        bus,
+        names.central_rule,
+        alert,
+        "orgalerts: format IAM-change events from member accounts and send them to the topic",
+        messages.alert_input_transformer(),
+        state=patterns.get_pattern(alerts.pattern).state,
+    )
+    if alerts.account_changes:
+        resources += _alerting_rule(
+            config,
+            bus,
+            names.account_change_rule,
+            account_change_pattern(scope),
+            "orgalerts: an account joined a target OU and is not covered yet",
+            messages.account_change_input_transformer(),
+        )
+    if alerts.tamper_alerts:
+        resources += _tamper_rules(config)
+    return resources
+
+
+def _tamper_rules(config: Config) -> list[Resource]:
+    names = config.names
+    prefix_filter = {"prefix": names.prefix}
+    tamper = {"$or": [*patterns.watch_branches(prefix_filter, prefix_filter), patterns.trail_branch()]}
+    transformer = messages.tamper_input_transformer()
+    return _alerting_rule(
+        config,
+        names.central_bus,
+        names.tamper_rule,
+        tamper,
+        "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
+        transformer,
+    ) + _alerting_rule(
+        config,
+        "default",
+        names.central_watch_rule,
+        patterns.central_watch_pattern(names.central_bus, config.central.topic_arn),
+        "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
+        transformer,
+    )
+
+
+def central_resources(config: Config, scope: Scope) -> list[Resource]:
+    """The notification account's resources (in `config.region`)."""
+    central = config.central
+    names = central.names
+    resources = [
+        Resource("bus", names.central_bus),
+        Resource("bus-policy", names.central_bus, {"document": bus_policy(config, scope)}),
+        Resource("topic", names.topic),
+        Resource("topic-policy", names.topic, {"document": topic_policy(config)}),
+    ]
+    resources += [
+        Resource("subscription", f"{names.topic}/email/{email}", {"protocol": "email", "endpoint": email})
+        for email in config.notification.emails
+    ]
+    if config.alerts.dead_letter_queues:
+        dlq_arn = central.queue_arn(names.central_dlq)
+        resources.append(forwarding.queue(names.central_dlq, dlq_arn, central_rule_arns(config)))
+    return resources + _alert_rules(config, scope)
+
+
+# --- live ----------------------------------------------------------------------------------------------
+
+
+def read_bus(events: Any, bus: str) -> list[Resource]:
+    try:
+        described = events.describe_event_bus(Name=bus)
+    except ClientError as exc:
+        if absent(exc):
+            return []
+        raise
+    tags = events.list_tags_for_resource(ResourceARN=described["Arn"]).get("Tags", [])
+    managed = is_managed_tags(tags)
+    found = [Resource("bus", bus, {}, managed)]
+    if managed and described.get("Policy"):
+        found.append(Resource("bus-policy", bus, {"document": canonical_policy(described["Policy"])}))
+    return found
+
+
+def read_topic(sns: Any, topic_arn: str, topic_name: str) -> list[Resource]:
+    try:
+        attributes = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    except ClientError as exc:
+        if absent(exc):
+            return []
+        raise
+    tags = sns.list_tags_for_resource(ResourceArn=topic_arn).get("Tags", [])
+    managed = is_managed_tags(tags)
+    found = [Resource("topic", topic_name, {}, managed)]
+    if not managed:
+        return found
+    if attributes.get("Policy"):
+        found.append(Resource("topic-policy", topic_name, {"document": canonical_policy(attributes["Policy"])}))
+    paginator = sns.get_paginator("list_subscriptions_by_topic")
+    for page in paginator.paginate(TopicArn=topic_arn):
+        for sub in page.get("Subscriptions", []):
+            # Only e-mail subscriptions are orgalerts' to manage; a team's own (chat, queue, ...)
+            # subscriptions to the topic are theirs and are never read, reported or removed.
+            if sub.get("Protocol") != "email":
+                continue
+            pending = sub.get("SubscriptionArn") == "PendingConfirmation"
+            found.append(
+                Resource(
+                    "subscription",
+                    f"{topic_name}/email/{sub['Endpoint']}",
+                    {"protocol": "email", "endpoint": str(sub["Endpoint"])},
+                    notes=("pending confirmation",) if pending else (),
+                    arn="" if pending else str(sub["SubscriptionArn"]),
+                )
+            )
+    return found
+
+
+def read_central(clients: Clients, config: Config) -> list[Resource]:
+    """The notification account's resources (in the configured region)."""
+    central = config.central
+    names = central.names
+    events = clients.events
+    found = read_bus(events, names.central_bus)
+    if any(r.kind == "bus" and r.managed for r in found):
+        found += forwarding.read_rule(events, names.central_bus, names.central_rule)
+        found += forwarding.read_rule(events, names.central_bus, names.tamper_rule)
+        found += forwarding.read_rule(events, names.central_bus, names.account_change_rule)
+    found += forwarding.read_rule(events, "default", names.central_watch_rule)
+    found += read_topic(clients.sns, central.topic_arn, names.topic)
+    found += forwarding.read_queue(clients.sqs, names.central_dlq)
+    return found
+
+
+# --- writes --------------------------------------------------------------------------------------------
+
+
+class CentralWriter(forwarding.ForwardingWriter):
+    """The forwarding kinds' writes plus the bus, its policy, the topic, its policy and subscriptions."""
+
+    def __init__(self, clients: Clients, topic_arn: str, *, wait: Any = None) -> None:
+        super().__init__(clients, wait=wait)
+        self.topic_arn = topic_arn
+        self.handlers.update(
+            {
+                ("create", "bus"): self.create_bus,
+                ("delete", "bus"): self.delete_bus,
+                ("create", "bus-policy"): self.put_bus_policy,
+                ("update", "bus-policy"): self.update_bus_policy,
+                ("delete", "bus-policy"): self.delete_bus_policy,
+                ("create", "topic"): self.create_topic,
+                ("delete", "topic"): self.delete_topic,
+                ("create", "topic-policy"): self.put_topic_policy,
+                ("update", "topic-policy"): self.put_topic_policy,
+                ("delete", "topic-policy"): lambda _: None,  # deleting the topic removes its policy
+                ("create", "subscription"): self.subscribe,
+                ("delete", "subscription"): self.unsubscribe,
+            }
+        )
+
+    def create_bus(self, change: Change) -> None:
+        self.clients.events.create_event_bus(Name=change.resource.name, Tags=managed_tags())
+
+    def delete_bus(self, change: Change) -> None:
+        self.clients.events.delete_event_bus(Name=change.resource.name)
+
+    def put_bus_policy(self, change: Change) -> None:
+        r = change.resource
+        self.clients.events.put_permission(EventBusName=r.name, Policy=r.props["document"])
+
+    def update_bus_policy(self, change: Change) -> None:
+        # Statements we do not want (a foreign grant, one for a dropped feature) are removed by Sid
+        # first, so they go whether PutPermission's `Policy` form replaces the document (AWS) or
+        # merges into it (moto); one without a Sid can only go with all of them.
+        assert change.live is not None
+        r, events = change.resource, self.clients.events
+        unwanted = statement_ids(change.live.props.get("document", "")) - statement_ids(r.props["document"])
+        if "" in unwanted:
+            events.remove_permission(EventBusName=r.name, RemoveAllPermissions=True)
+        else:
+            for sid in sorted(unwanted):
+                events.remove_permission(EventBusName=r.name, StatementId=sid)
+        self.put_bus_policy(change)
+
+    def delete_bus_policy(self, change: Change) -> None:
+        self.clients.events.remove_permission(EventBusName=change.resource.name, RemoveAllPermissions=True)
+
+    def create_topic(self, change: Change) -> None:
+        self.clients.sns.create_topic(Name=change.resource.name, Tags=managed_tags())
+
+    def delete_topic(self, change: Change) -> None:
+        self.clients.sns.delete_topic(TopicArn=self.topic_arn)
+
+    def put_topic_policy(self, change: Change) -> None:
+        document = change.resource.props["document"]
+        self.clients.sns.set_topic_attributes(TopicArn=self.topic_arn, AttributeName="Policy", AttributeValue=document)
+
+    def subscribe(self, change: Change) -> None:
+        r = change.resource
+        self.clients.sns.subscribe(TopicArn=self.topic_arn, Protocol=r.props["protocol"], Endpoint=r.props["endpoint"])
+
+    def unsubscribe(self, change: Change) -> None:
+        if change.resource.arn:  # a pending subscription has no ARN yet; it expires on its own after 3 days
+            self.clients.sns.unsubscribe(SubscriptionArn=change.resource.arn)
+
+
+class CentralSide(Side):
+    name = "central"
+    where = Where.CENTRAL
+    kinds = KINDS
+    services = ("events", "sns", "sqs")
+    required_actions = {"notification": READ_ACTIONS + WRITE_ACTIONS}
+
+    def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        return central_resources(config, scope)
+
+    def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
+        return read_central(clients, config)
+
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+        return CentralWriter(clients, config.central.topic_arn, wait=wait)
+
+    def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
+        wanted = {r.key for r in desired}
+        return [
+            f"{r.props['endpoint']}: subscription pending confirmation "
+            "(the recipient must click the link in the e-mail)"
+            for r in live
+            if r.kind == "subscription" and "pending confirmation" in r.notes and r.key in wanted
+        ]
+
+
+CENTRAL = CentralSide()

@@ -1,0 +1,340 @@
+"""The building blocks of every forwarding path: roles, their policies, rules, targets and dead-letter queues.
+
+Owns: the kinds shared by the member, central and organization-watch sides (`role`, `role-policy`,
+`rule`, `target`, `queue`), their desired shapes (`forwarding_path`, `queue`, `target`), their readers
+(one read per managed resource; "not found" means absent; ownership from the managed-by tag; never
+look inside what is not ours) and their writes (`ForwardingWriter`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orgalerts.aws import ClientError, error_code
+from orgalerts.config import Config
+from orgalerts.model.addresses import role_arn
+from orgalerts.model.plan import Change, Kind
+from orgalerts.model.policies import forwarder_permissions_policy, forwarder_trust_policy, queue_policy
+from orgalerts.model.resources import (
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    Resource,
+    canonical_json,
+    canonical_policy,
+    is_managed_tags,
+    managed_tags,
+)
+from orgalerts.sides.base import Clients, Writer, raise_failed_entries
+
+QUEUE = Kind("queue", "dead-letter queue")
+ROLE = Kind("role", "forwarder role")
+ROLE_POLICY = Kind("role-policy", "forwarder role permissions")
+RULE = Kind("rule", "rule")
+TARGET = Kind("target", "rule target")
+# Apply order: parents before children (a target needs its rule, its role and its dead-letter queue).
+KINDS = (QUEUE, ROLE, ROLE_POLICY, RULE, TARGET)
+
+# IAM actions of the reads and writes below, by principal (the principals whose sides use them).
+READ_ACTIONS = (
+    "iam:GetRole",
+    "iam:ListRoleTags",
+    "iam:GetRolePolicy",
+    "events:DescribeRule",
+    "events:ListTagsForResource",
+    "events:ListTargetsByRule",
+    "sqs:GetQueueUrl",
+    "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",
+)
+# Tagging on create and passing the forwarder role to EventBridge are separate authorisations in IAM.
+WRITE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:TagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:DeleteRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:PassRole",
+    "events:PutRule",
+    "events:TagResource",
+    "events:DeleteRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+    "sqs:CreateQueue",
+    "sqs:TagQueue",
+    "sqs:SetQueueAttributes",
+    "sqs:DeleteQueue",
+)
+
+DLQ_RETENTION_SECONDS = "1209600"
+# EventBridge's own maximums, stated explicitly so drift sees it if someone lowers them.
+RETRY_POLICY = canonical_json({"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185})
+
+
+# --- desired -------------------------------------------------------------------------------------------
+
+
+def queue(name: str, arn: str, rule_arns: list[str]) -> Resource:
+    """A dead-letter queue only orgalerts' rules may write to. 14 days, the maximum: undelivered alerts
+    must outlive a long weekend and a slow repair."""
+    return Resource("queue", name, {"policy": queue_policy(arn, rule_arns), "retention": DLQ_RETENTION_SECONDS})
+
+
+def target(key: str, arn: str, *, role: str = "", transformer: str = "", dlq_arn: str = "") -> Resource:
+    return Resource(
+        "target",
+        key,
+        {
+            "arn": arn,
+            "role_arn": role,
+            "input_transformer": transformer,
+            "dlq_arn": dlq_arn,
+            "retry": RETRY_POLICY if dlq_arn else "",
+        },
+    )
+
+
+def forwarding_path(
+    config: Config, account_id: str, role: str, rule: str, rule_props: dict[str, str], *, dlq_arn: str = ""
+) -> list[Resource]:
+    """A rule on an account's default bus (us-east-1) sending to the central bus through its own role."""
+    central = config.central
+    names = central.names
+    return [
+        Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
+        Resource(
+            "role-policy",
+            f"{role}/{names.forwarder_policy}",
+            {"document": forwarder_permissions_policy(central.bus_arn)},
+        ),
+        Resource("rule", f"default/{rule}", rule_props),
+        target(
+            f"default/{rule}/{names.member_target_id}",
+            central.bus_arn,
+            role=role_arn(account_id, role),
+            dlq_arn=dlq_arn,
+        ),
+    ]
+
+
+# --- live ----------------------------------------------------------------------------------------------
+
+NOT_FOUND = {"NoSuchEntity", "ResourceNotFoundException", "NotFound", "NotFoundException"}
+
+
+def absent(exc: ClientError) -> bool:
+    return error_code(exc) in NOT_FOUND
+
+
+def read_role(iam: Any, role_name: str, policy_name: str) -> list[Resource]:
+    try:
+        role = iam.get_role(RoleName=role_name)["Role"]
+    except ClientError as exc:
+        if absent(exc):
+            return []
+        raise
+    tags = role.get("Tags")
+    if tags is None:  # some endpoints omit tags from GetRole
+        tags = iam.list_role_tags(RoleName=role_name).get("Tags", [])
+    managed = is_managed_tags(tags)
+    found = [Resource("role", role_name, {"trust": canonical_policy(role["AssumeRolePolicyDocument"])}, managed)]
+    if not managed:
+        return found  # never look further into what is not ours
+    try:
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+        found.append(Resource("role-policy", f"{role_name}/{policy_name}", {"document": canonical_policy(doc)}))
+    except ClientError as exc:
+        if not absent(exc):
+            raise
+    return found
+
+
+def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
+    """The rule and every target on it (targets with foreign ids included, so drift sees them)."""
+    try:
+        rule = events.describe_rule(Name=rule_name, EventBusName=bus)
+    except ClientError as exc:
+        if absent(exc):
+            return []
+        raise
+    tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
+    managed = is_managed_tags(tags)
+    key = f"{bus}/{rule_name}"
+    props = {
+        "pattern": canonical_json(rule.get("EventPattern") or "{}"),
+        "state": str(rule.get("State", "")),
+        "description": str(rule.get("Description", "")),
+    }
+    found = [Resource("rule", key, props, managed)]
+    if not managed:
+        return found
+    paginator = events.get_paginator("list_targets_by_rule")
+    for page in paginator.paginate(Rule=rule_name, EventBusName=bus):
+        for entry in page.get("Targets", []):
+            transformer = entry.get("InputTransformer")
+            found.append(
+                Resource(
+                    "target",
+                    f"{key}/{entry['Id']}",
+                    {
+                        "arn": str(entry.get("Arn", "")),
+                        "role_arn": str(entry.get("RoleArn", "")),
+                        "input_transformer": canonical_json(transformer) if transformer else "",
+                        "dlq_arn": str((entry.get("DeadLetterConfig") or {}).get("Arn", "")),
+                        "retry": canonical_json(entry["RetryPolicy"]) if entry.get("RetryPolicy") else "",
+                    },
+                )
+            )
+    return found
+
+
+QUEUE_MISSING = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def read_queue(sqs: Any, name: str) -> list[Resource]:
+    """A dead-letter queue; undelivered events waiting in it are noted (drift reports them)."""
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) in QUEUE_MISSING:
+            return []
+        raise
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+    managed = is_managed_tags(tags)
+    waiting = int(attributes.get("ApproximateNumberOfMessages", "0")) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+    )
+    props = {
+        "policy": canonical_policy(attributes["Policy"]) if attributes.get("Policy") else "",
+        "retention": str(attributes.get("MessageRetentionPeriod", "")),
+    }
+    notes = (
+        (f"{waiting} undelivered events waiting in dead-letter queue {name} (re-send: orgalerts redrive)",)
+        if waiting
+        else ()
+    )
+    return [Resource("queue", name, props, managed, notes=notes, arn=str(url))]
+
+
+# --- writes --------------------------------------------------------------------------------------------
+
+
+class ForwardingWriter(Writer):
+    """Writes for roles, role policies, rules, targets and queues; sides add their own kinds' handlers."""
+
+    def __init__(self, clients: Clients, *, wait: Any = None) -> None:
+        super().__init__(clients, wait=wait)
+        self.handlers.update(
+            {
+                ("create", "role"): self.create_role,
+                ("update", "role"): self.update_role,
+                ("delete", "role"): self.delete_role,
+                ("create", "role-policy"): self.put_role_policy,
+                ("update", "role-policy"): self.put_role_policy,
+                ("delete", "role-policy"): self.delete_role_policy,
+                ("create", "rule"): self.put_rule,
+                ("update", "rule"): self.put_rule,
+                ("delete", "rule"): self.delete_rule,
+                ("create", "target"): self.put_target,
+                ("update", "target"): self.put_target,
+                ("delete", "target"): self.delete_target,
+                ("create", "queue"): self.create_queue,
+                ("update", "queue"): self.update_queue,
+                ("delete", "queue"): self.delete_queue,
+            }
+        )
+
+    def create_role(self, change: Change) -> None:
+        r, iam = change.resource, self.clients.iam
+        try:
+            iam.create_role(
+                RoleName=r.name,
+                AssumeRolePolicyDocument=r.props["trust"],
+                Description="orgalerts: lets EventBridge forward IAM-change events to the central bus",
+                Tags=managed_tags(),
+            )
+        except ClientError as exc:
+            # A create whose answer was lost is retried by botocore and meets the role it made. Ours
+            # (tagged) means the create happened: make sure of its trust and go on. Anyone else's: stop.
+            if error_code(exc) != "EntityAlreadyExists":
+                raise
+            if not is_managed_tags(iam.get_role(RoleName=r.name)["Role"].get("Tags")):
+                raise
+            self.update_role(change)
+
+    def update_role(self, change: Change) -> None:
+        r = change.resource
+        self.clients.iam.update_assume_role_policy(RoleName=r.name, PolicyDocument=r.props["trust"])
+
+    def delete_role(self, change: Change) -> None:
+        self.clients.iam.delete_role(RoleName=change.resource.name)
+
+    def put_role_policy(self, change: Change) -> None:
+        r = change.resource
+        role, policy = r.name.split("/", 1)
+        self.clients.iam.put_role_policy(RoleName=role, PolicyName=policy, PolicyDocument=r.props["document"])
+
+    def delete_role_policy(self, change: Change) -> None:
+        role, policy = change.resource.name.split("/", 1)
+        self.clients.iam.delete_role_policy(RoleName=role, PolicyName=policy)
+
+    def put_rule(self, change: Change) -> None:
+        r = change.resource
+        bus, name = r.name.split("/", 1)
+        # Tags only on create: PutRule without Tags keeps the existing ones.
+        tags = {"Tags": managed_tags()} if change.action == "create" else {}
+        self.clients.events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=r.props["pattern"],
+            State=r.props["state"],
+            Description=r.props["description"],
+            **tags,
+        )
+
+    def delete_rule(self, change: Change) -> None:
+        bus, name = change.resource.name.split("/", 1)
+        self.clients.events.delete_rule(Name=name, EventBusName=bus)
+
+    def put_target(self, change: Change) -> None:
+        r = change.resource
+        bus, rule, target_id = r.name.split("/", 2)
+        entry: dict[str, Any] = {"Id": target_id, "Arn": r.props["arn"]}
+        if r.props.get("role_arn"):
+            entry["RoleArn"] = r.props["role_arn"]
+        if r.props.get("input_transformer"):
+            entry["InputTransformer"] = json.loads(r.props["input_transformer"])
+        if r.props.get("dlq_arn"):
+            entry["DeadLetterConfig"] = {"Arn": r.props["dlq_arn"]}
+        if r.props.get("retry"):
+            entry["RetryPolicy"] = json.loads(r.props["retry"])
+        raise_failed_entries(
+            self.clients.events.put_targets(Rule=rule, EventBusName=bus, Targets=[entry]), "PutTargetsFailed"
+        )
+
+    def delete_target(self, change: Change) -> None:
+        bus, rule, target_id = change.resource.name.split("/", 2)
+        raise_failed_entries(
+            self.clients.events.remove_targets(Rule=rule, EventBusName=bus, Ids=[target_id]), "RemoveTargetsFailed"
+        )
+
+    def create_queue(self, change: Change) -> None:
+        r = change.resource
+        self.clients.sqs.create_queue(
+            QueueName=r.name,
+            Attributes={"Policy": r.props["policy"], "MessageRetentionPeriod": r.props["retention"]},
+            tags={MANAGED_TAG_KEY: MANAGED_TAG_VALUE},
+        )
+
+    def update_queue(self, change: Change) -> None:
+        assert change.live is not None
+        r = change.resource
+        self.clients.sqs.set_queue_attributes(
+            QueueUrl=change.live.arn,
+            Attributes={"Policy": r.props["policy"], "MessageRetentionPeriod": r.props["retention"]},
+        )
+
+    def delete_queue(self, change: Change) -> None:
+        self.clients.sqs.delete_queue(QueueUrl=change.resource.arn)

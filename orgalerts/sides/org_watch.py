@@ -1,0 +1,73 @@
+"""The organization watch: account moves into target OUs, seen in the management account (us-east-1).
+
+Owns: the rule on the management account's default bus that forwards Organizations events which add
+an account to a target OU (`alerts.account_changes`) to the central bus, its role and target, and the
+pattern (shared with the central account-change rule). Runs with the orchestrator's own credentials,
+so only when they belong to the management account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orgalerts.config import Config
+from orgalerts.model import patterns
+from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.resources import Resource, canonical_json
+from orgalerts.model.scope import Scope
+from orgalerts.sides import forwarding
+from orgalerts.sides.base import Clients, Side, Where, Writer
+
+
+def account_change_pattern(scope: Scope) -> dict[str, object]:
+    pattern = patterns.account_change_pattern(scope.target_ou_ids, scope.whole_organization)
+    if len(patterns.to_json(pattern)) > patterns.MAX_PATTERN_CHARS:
+        # Too many OUs to list: alert on every move; the message says to check the destination.
+        pattern = patterns.account_change_pattern((), True)
+    return pattern
+
+
+def org_watch_resources(config: Config, scope: Scope) -> list[Resource]:
+    """In the management account (us-east-1): forward the Organizations events that add accounts."""
+    names = config.names
+    rule = {
+        "pattern": canonical_json(account_change_pattern(scope)),
+        "state": patterns.STATE_ENABLED,
+        "description": "orgalerts: forward account moves into target OUs to the central bus",
+    }
+    return forwarding.forwarding_path(
+        config, scope.management_account_id, names.org_forwarder_role, names.org_watch_rule, rule
+    )
+
+
+class OrgWatchSide(Side):
+    name = "org-watch"
+    where = Where.MANAGEMENT
+    kinds = forwarding.KINDS
+    services = ("iam", "events")
+    required_actions = {"orchestrator": forwarding.READ_ACTIONS + forwarding.WRITE_ACTIONS}
+
+    def region(self, config: Config) -> str:
+        return MEMBER_REGION  # Organizations events are delivered in us-east-1
+
+    def enabled(self, config: Config, removing: bool) -> bool:
+        return config.alerts.account_changes or removing  # teardown removes what an earlier run left
+
+    def blocked(self, config: Config, scope: Scope, caller: str) -> tuple[str, str] | None:
+        if caller != scope.management_account_id:
+            return "skipped", "account-change alerts need the orchestrator to run in the management account"
+        return None
+
+    def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        return org_watch_resources(config, scope) if config.alerts.account_changes else []
+
+    def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
+        names = config.names
+        found = forwarding.read_role(clients.iam, names.org_forwarder_role, names.forwarder_policy)
+        return found + forwarding.read_rule(clients.events, "default", names.org_watch_rule)
+
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+        return forwarding.ForwardingWriter(clients, wait=wait)
+
+
+ORG_WATCH = OrgWatchSide()
