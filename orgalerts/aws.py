@@ -52,6 +52,16 @@ def known_regions() -> frozenset[str]:
     return frozenset(regions)
 
 
+def partition_regions(partition: str = "aws") -> frozenset[str]:
+    """Region names of one partition, from botocore's bundled endpoint data (no AWS call).
+
+    Every ARN orgalerts writes is `arn:aws:...`; regions of aws-cn or aws-us-gov would need other ARNs.
+    Partitions: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
+    """
+    session = botocore.session.get_session()
+    return frozenset(session.get_available_regions("events", partition_name=partition))
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a ClientError, or the exception's class name."""
     if isinstance(exc, ClientError):
