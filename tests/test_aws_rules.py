@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from moto.events.models import EventPattern
+from test_config import GOOD, _run_cli
 
 from orgalerts import patterns
 from orgalerts.config import parse_config
 from orgalerts.errors import ConfigError
 from orgalerts.patterns import PatternInputs
-from test_config import GOOD, _run_cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cloudtrail-iam-createuser.json"
 
