@@ -7,7 +7,7 @@ ACCOUNT ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify watch sandbox sandbox-stop \
-        test lint typecheck check bench permissions doctor clean
+        test corpus lint typecheck check bench permissions doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,9 +63,15 @@ sandbox-stop: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
+## Real CloudTrail records (not in the repository) through the sandbox; fails loudly if the corpus is missing.
+CORPUS ?= ../shared/corpus/cloudtrail
+corpus: $(STAMP)
+	@test -d "$(CORPUS)/iam" || (echo "make corpus: no CloudTrail corpus at $(CORPUS)/iam (set CORPUS=...)" >&2; exit 2)
+	ORGALERTS_CORPUS="$(CORPUS)" $(BIN)/python -m pytest -s corpus_tests
+
 lint: $(STAMP)
-	$(BIN)/ruff check orgalerts tests bench
-	$(BIN)/ruff format --check orgalerts tests bench
+	$(BIN)/ruff check orgalerts tests bench corpus_tests
+	$(BIN)/ruff format --check orgalerts tests bench corpus_tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

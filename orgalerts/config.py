@@ -15,11 +15,17 @@ from typing import Any, TypeVar
 
 import yaml
 
-from orgalerts.aws import known_regions
+from orgalerts.aws import known_regions, partition_regions
 from orgalerts.errors import ConfigError
-from orgalerts.model.addresses import CentralAddress, Names
-from orgalerts.model.patterns import MAX_PATTERN_CHARS, PATTERN_NAMES, alert_pattern, constrains_event_name
-from orgalerts.model.patterns import to_json as pattern_json
+from orgalerts.model.addresses import CentralAddress, Names, topic_arn
+from orgalerts.model.patterns import (
+    MAX_PATTERN_CHARS,
+    PATTERN_NAMES,
+    PatternInputs,
+    constrains_event_name,
+    deployed_patterns,
+    oversized_patterns,
+)
 
 # `\Z`, not `$` (which also matches before a trailing newline); re.ASCII: IAM's \w is [A-Za-z0-9_], not Unicode.
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
@@ -119,6 +125,11 @@ class Config:
         """Where the central side lives (notification account, configured region)."""
         return CentralAddress(self.notification.account_id, self.region, self.names)
 
+    @property
+    def patterns(self) -> PatternInputs:
+        """What every deployed event pattern is built from."""
+        return pattern_inputs(self.alerts, self.names)
+
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that also refuses aliases (billion-laughs) and duplicate keys (silent overrides)."""
@@ -213,6 +224,14 @@ def validate_config(raw: object, source: str) -> Config:
     region = v.string(top.get("region", "us-east-1"), "region")
     if region not in known_regions():
         raise ConfigError(source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
+    if region not in partition_regions("aws"):
+        # Every ARN orgalerts writes is arn:aws:...; China and GovCloud regions are other partitions.
+        raise ConfigError(
+            source,
+            "region",
+            f"a region of the standard aws partition (orgalerts writes arn:aws ARNs), found {_short(region)!r}, "
+            "which is in another partition (aws-cn or aws-us-gov)",
+        )
 
     org_raw = v.mapping(top["organization"], "organization")
     v.only_keys(org_raw, "organization", required={"ous"}, optional={"exclude_accounts", "include_accounts"})
@@ -285,17 +304,11 @@ def validate_config(raw: object, source: str) -> Config:
         dead_letter_queues=v.boolean(alerts_raw.get("dead_letter_queues", True), "alerts.dead_letter_queues"),
         account_changes=v.boolean(alerts_raw.get("account_changes", True), "alerts.account_changes"),
     )
-    size = len(
-        pattern_json(alert_pattern(pattern, exclude_principals=exclude_principals, exclude_events=exclude_events))
-    )
-    if size > MAX_PATTERN_CHARS - 600:  # room for the tamper-watch branches added to the member rule
-        raise ConfigError(
-            source, "alerts.exclude_principals", f"fewer exclusions: the event pattern would be {size} characters"
-        )
 
     prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
     if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
         raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {_short(prefix)!r}")
+    _check_pattern_sizes(source, alerts, prefix, region, notif_account)
 
     workers_raw = top.get("workers", 32)
     if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
@@ -330,6 +343,41 @@ def validate_config(raw: object, source: str) -> Config:
         sandbox=sandbox,
         trail=trail,
         guardrail=guardrail,
+    )
+
+
+def _check_pattern_sizes(source: str, alerts: AlertsConfig, prefix: str, region: str, account_id: str) -> None:
+    """Refuse a config whose deployed event patterns (final texts, real prefix) exceed EventBridge's limit.
+
+    Quota "Event pattern size: 2,048 characters": https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html
+    """
+    names = Names(prefix)
+    inputs = pattern_inputs(alerts, names)
+    topic = topic_arn(region, account_id, names.topic)
+    oversized = oversized_patterns(deployed_patterns(inputs, bus_name=names.central_bus, topic_arn=topic))
+    if oversized:
+        rule, size = oversized[0]
+        key = "alerts.exclude_principals" if alerts.exclude_principals else "resource_prefix"
+        raise ConfigError(
+            source,
+            key,
+            f"fewer or shorter exclusions (or a shorter resource_prefix): the {rule}'s event pattern would be "
+            f"{size} characters, over EventBridge's limit of {MAX_PATTERN_CHARS:,} characters",
+        )
+
+
+def pattern_inputs(alerts: AlertsConfig, names: Names) -> PatternInputs:
+    """The plain values every deployed pattern is built from."""
+    return PatternInputs(
+        pattern=alerts.pattern,
+        exclude_principals=alerts.exclude_principals,
+        exclude_events=alerts.exclude_events,
+        tamper_alerts=alerts.tamper_alerts,
+        prefix=names.prefix,
+        member_rule=names.member_rule,
+        forwarder_role=names.forwarder_role,
+        watchdog_rule=names.watchdog_rule,
+        watchdog_role=names.watchdog_role,
     )
 
 

@@ -88,9 +88,9 @@ def test_e2e__iam_write_in_member__exactly_one_alert_naming_account_and_action(d
     deployed.client("iam", MEMBER).create_user(UserName="mallory")
 
     (alert,) = deployed.drain(sqs, url)
-    assert alert.startswith(f"[orgalerts] IAM change in account {MEMBER}: CreateUser")
+    assert alert.startswith(f'"[orgalerts] IAM change in account {MEMBER}: CreateUser')
     assert f"arn:aws:sts::{MEMBER}:assumed-role/OrganizationAccountAccessRole/alice" in alert
-    assert '"userName":"mallory"' in alert
+    assert "userName:mallory" in alert
 
 
 def test_e2e__read_only_call__no_alert(deployed: Deployed) -> None:
@@ -131,10 +131,10 @@ def test_e2e__tag_role_and_attach_role_policy__one_readable_alert_each(deployed:
 
     alerts = deployed.drain(sqs, url)
     assert [a.splitlines()[0] for a in alerts] == [
-        f"[orgalerts] IAM change in account {MEMBER}: TagRole",
-        f"[orgalerts] IAM change in account {MEMBER}: AttachRolePolicy",
+        f'"[orgalerts] IAM change in account {MEMBER}: TagRole"',
+        f'"[orgalerts] IAM change in account {MEMBER}: AttachRolePolicy"',
     ]
-    assert '"roleName":"app"' in alerts[1] and "TeamAdmin" in alerts[1]
+    assert "roleName:app" in alerts[1] and "TeamAdmin" in alerts[1]
 
 
 class FakeClock:
@@ -233,8 +233,8 @@ def test_e2e__forwarding_rule_disabled__tamper_alert_names_account_and_action(de
 
     alerts = deployed.drain(sqs, url)
     assert len(alerts) == 1
-    assert alerts[0].startswith(f"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule")
-    assert '"name":"orgalerts-forward"' in alerts[0]
+    assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
+    assert "name:orgalerts-forward" in alerts[0]
 
 
 def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deployed) -> None:
@@ -244,7 +244,7 @@ def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deploy
     deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
 
     (alert,) = deployed.drain(sqs, url)
-    assert alert.startswith(f"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule")
+    assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
 
 
 def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_empties_it(deployed: Deployed) -> None:
@@ -271,7 +271,7 @@ def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_em
     live_after_repair = deployed.drain(sqs, url)
     # The repair rewrote the topic policy: the central watch reports that change as it happens.
     assert any(
-        a.startswith("[orgalerts] TAMPER ALERT in account 222222222222: SetTopicAttributes") for a in live_after_repair
+        a.startswith('"[orgalerts] TAMPER ALERT in account 222222222222: SetTopicAttributes') for a in live_after_repair
     )
 
     redriven = run_redrive(deployed.engine)
@@ -300,7 +300,7 @@ def test_e2e__account_moved_into_nested_target_ou__alert_says_not_covered_yet(de
     try:
         (alert,) = deployed.drain(sqs, url)
         assert alert.startswith(
-            f"[orgalerts] ACCOUNT NOT COVERED YET: account {newcomer} joined a target OU (MoveAccount)"
+            f'"[orgalerts] ACCOUNT NOT COVERED YET: account {newcomer} joined a target OU (MoveAccount)'
         )
         assert development in alert and f"orgalerts onboard {newcomer}" in alert
     finally:
@@ -343,9 +343,50 @@ def test_watch__prints_alerts_as_they_arrive_and_removes_its_queue(deployed: Dep
     received = run_watch(deployed.engine.ctx, out, seconds=5, clock=clock, sleep=sleep_and_act)
 
     assert received == 1
-    assert out.getvalue().startswith(f"[orgalerts] IAM change in account {MEMBER}: CreateUser")
+    assert out.getvalue().startswith(f'"[orgalerts] IAM change in account {MEMBER}: CreateUser')
     subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(
         TopicArn=deployed.engine.ctx.central.topic_arn
     )
     assert [s for s in subs["Subscriptions"] if "watch" in s["Endpoint"]] == []
     assert [q for q in deployed.client("sqs", NOTIFICATION).list_queues().get("QueueUrls", []) if "watch" in q] == []
+
+
+@pytest.mark.parametrize("role", ["orgalerts-forwarder", "orgalerts-watchdog"])
+def test_e2e__put_role_policy_on_own_role__exactly_one_tamper_alert(deployed: Deployed, role: str) -> None:
+    try:
+        assert exit_code(deployed.engine.converge("deploy", Mode.DEPLOY)) == 0
+        sqs, url = deployed.subscribe_queue()
+        deployed.drain(sqs, url)
+
+        deployed.client("iam", MEMBER).put_role_policy(
+            RoleName=role,
+            PolicyName="backdoor",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+            ),
+        )
+
+        alerts = deployed.drain(sqs, url)
+        assert len(alerts) == 1, alerts
+        assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: PutRolePolicy')
+        assert f"roleName:{role}" in alerts[0]
+    finally:
+        iam = deployed.client("iam", MEMBER)
+        if "backdoor" in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName="backdoor")
+
+        deployed.engine.converge("deploy", Mode.DEPLOY)
+
+
+def test_e2e__tag_role_on_own_role__one_tamper_alert(deployed: Deployed) -> None:
+    try:
+        assert exit_code(deployed.engine.converge("deploy", Mode.DEPLOY)) == 0
+        sqs, url = deployed.subscribe_queue()
+        deployed.drain(sqs, url)
+        deployed.client("iam", MEMBER).tag_role(RoleName="orgalerts-forwarder", Tags=[{"Key": "x", "Value": "y"}])
+        (alert,) = deployed.drain(sqs, url)
+        assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: TagRole')
+    finally:
+        deployed.client("iam", MEMBER).untag_role(RoleName="orgalerts-forwarder", TagKeys=["x"])
+
+        deployed.engine.converge("deploy", Mode.DEPLOY)

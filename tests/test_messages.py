@@ -57,7 +57,7 @@ def _aws_service() -> dict[str, Any]:
 
 
 CASES = {
-    "iam user": (_base_event, ["CreateUser", "arn:aws:iam::123456789012:user/Alice", "IAMUser", '"userName":"Bob"']),
+    "iam user": (_base_event, ["CreateUser", "arn:aws:iam::123456789012:user/Alice", "IAMUser", "userName:Bob"]),
     "assumed role": (
         _assumed_role,
         ["AttachRolePolicy", "assumed-role/ci-deploy/gh-run-42", "role/ci-deploy", "AdministratorAccess"],
@@ -73,7 +73,7 @@ def test_message__real_shaped_event__says_who_what_where_when_from(case: str) ->
     event = build()
     text = render(event)
     first_line = text.splitlines()[0]
-    assert first_line.startswith("[orgalerts] IAM change in account 123456789012: ")
+    assert first_line.startswith('"[orgalerts] IAM change in account 123456789012: ')
     assert event["detail"]["eventName"] in first_line
     for fragment in expected:
         assert fragment in text, fragment

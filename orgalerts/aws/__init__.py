@@ -4,7 +4,7 @@ Everything else reaches AWS through `Gateway` (sessions, shared signed clients, 
 catches `ClientError` / `BotoCoreError` from here. This package imports nothing else of orgalerts.
 """
 
-from orgalerts.aws.errors import BotoCoreError, ClientError, error_code, error_text, known_regions
+from orgalerts.aws.errors import BotoCoreError, ClientError, error_code, error_text, known_regions, partition_regions
 from orgalerts.aws.gateway import (
     AccountAccess,
     CallHook,
@@ -32,4 +32,5 @@ __all__ = [
     "error_code",
     "error_text",
     "known_regions",
+    "partition_regions",
 ]

@@ -40,3 +40,13 @@ def error_text(exc: BaseException) -> str:
     if isinstance(getattr(exc, "code", None), str):  # an AWS error reported without raising (PartialFailure)
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def partition_regions(partition: str = "aws") -> frozenset[str]:
+    """Region names of one partition, from botocore's bundled endpoint data (no AWS call).
+
+    Every ARN orgalerts writes is `arn:aws:...`; regions of aws-cn or aws-us-gov would need other ARNs.
+    Partitions: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html
+    """
+    session = botocore.session.get_session()
+    return frozenset(session.get_available_regions("events", partition_name=partition))

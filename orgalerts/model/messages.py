@@ -45,8 +45,22 @@ _CALL_DETAILS = [
     "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
 ]
 
-# Plain-text templates (not JSON): EventBridge substitutes <variables> and sends the text as is.
-TEMPLATE = "\n".join(
+# AWS documents string placeholders inside quotes ("For Strings, quotes are required",
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html#eb-transform-input-issues).
+# A text message is therefore written as one JSON string literal per line, exactly what AWS CDK's
+# RuleTargetInput.fromMultilineText emits (aws-cdk-lib/aws-events/lib/input.ts, FieldAwareEventInput.bind:
+# `resolved.split('\n').map(stack.toJsonString).join('\n')`). EventBridge passes the text on as it is:
+# e-mail recipients see each line in its quotes (CDK's docs: "every line is wrapped in double quotes").
+MAX_TEMPLATE_CHARS = 8192  # InputTemplate length constraint (API_InputTransformer.html)
+MAX_INPUT_PATHS = 100  # "You can define up to 100 variables" (eb-transform-target-input.html)
+
+
+def _multiline(lines: list[str]) -> str:
+    """Lines of text -> the InputTemplate AWS CDK's fromMultilineText would write for them."""
+    return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+
+
+TEMPLATE = _multiline(
     [
         "[orgalerts] IAM change in account <account>: <action>",
         "",
@@ -56,7 +70,7 @@ TEMPLATE = "\n".join(
     ]
 )
 
-TAMPER_TEMPLATE = "\n".join(
+TAMPER_TEMPLATE = _multiline(
     [
         "[orgalerts] TAMPER ALERT in account <account>: <action> changed orgalerts' own alerting",
         "",
@@ -74,18 +88,21 @@ ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     "movedAccount": "$.detail.requestParameters.accountId",
     "destination": "$.detail.requestParameters.destinationParentId",
     "createdAccount": "$.detail.serviceEventDetails.createAccountStatus.accountId",
-    "handshakeAccount": "$.detail.recipientAccountId",
+    # AccountJoinedOrganization (an invited account joined), logged in the management account; the
+    # joining account's id is in serviceEventDetails (recipientAccountId is the management account).
+    "joinedAccount": "$.detail.serviceEventDetails.accountId",
     "principal": "$.detail.userIdentity.arn",
     "time": "$.detail.eventTime",
 }
 
-ACCOUNT_CHANGE_TEMPLATE = "\n".join(
+_NEW_ACCOUNT = "<movedAccount><createdAccount><joinedAccount>"  # whichever the event has
+ACCOUNT_CHANGE_TEMPLATE = _multiline(
     [
-        "[orgalerts] ACCOUNT NOT COVERED YET: account <movedAccount><createdAccount> joined a target OU (<action>)",
+        f"[orgalerts] ACCOUNT NOT COVERED YET: account {_NEW_ACCOUNT} joined a target OU (<action>)",
         "",
-        "Account <movedAccount><createdAccount> was moved into or created in <destination>, which orgalerts watches.",
+        f"Account {_NEW_ACCOUNT} was moved into, created in or invited to <destination>, which orgalerts watches.",
         "Its IAM changes raise no alert until it is onboarded:",
-        "    orgalerts onboard <movedAccount><createdAccount>",
+        f"    orgalerts onboard {_NEW_ACCOUNT}",
         "(or wait for the next scheduled `orgalerts drift --repair`).",
         "",
         "Who:    <principal>",
@@ -115,25 +132,78 @@ def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
     return str(params.get("roleName", "")).startswith(prefix)
 
 
+_MISSING = object()
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
 def _lookup(event: dict[str, Any], path: str) -> Any:
     value: Any = event
     for part in path.removeprefix("$.").split("."):
         if not isinstance(value, dict) or part not in value:
-            return None
+            return _MISSING
         value = value[part]
     return value
 
 
+def _inside_string(text: str, in_string: bool) -> bool:
+    """Whether a JSON string literal is open after `text`, starting from `in_string`."""
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and in_string:
+            escaped = True
+        elif ch == '"':
+            in_string = not in_string
+    return in_string
+
+
+def substitute(value: Any, in_string: bool) -> str:
+    """One value as EventBridge places it in a template (eb-transform-target-input.html, "Common issues").
+
+    - a path absent from the event: "that variable isn't created and won't appear in the output" -> nothing;
+    - inside quotes, a string goes in as it is: "EventBridge doesn't escape values extracted by Input Path";
+    - inside quotes, an object or array loses its inner quotes: "If a JSON path references a JSON object or
+      array, but the variable is referenced in a string, EventBridge removes any internal quotes";
+    - outside quotes, a string gets quotes ("EventBridge automatically adds quotes to string variable
+      values"), objects and arrays go in as JSON.
+    Numbers, booleans and null are their JSON text (null inside quotes: `null`; not documented).
+    """
+    if value is _MISSING:
+        return ""
+    if isinstance(value, str):
+        return value if in_string else json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace('"', "") if in_string else text
+
+
 def render(event: dict[str, Any], transformer: dict[str, Any] | None = None) -> str:
-    """Apply an input transformer to an event the way EventBridge does for a text template."""
+    """Apply an input transformer to an event as EventBridge does; the text a recipient reads.
+
+    Placeholders of names not in InputPathsMap stay as they are. The template text around the
+    placeholders is passed on unchanged (each line keeps its quotes, as e-mail recipients see it).
+    """
     transformer = transformer or alert_input_transformer()
-    values: dict[str, str] = {}
-    for name, path in transformer["InputPathsMap"].items():
-        value = _lookup(event, path)
-        if value is None:
-            values[name] = ""
-        elif isinstance(value, (dict, list)):
-            values[name] = json.dumps(value, separators=(",", ":"))
-        else:
-            values[name] = str(value)
-    return re.sub(r"<([A-Za-z0-9_.-]+)>", lambda m: values.get(m.group(1), m.group(0)), transformer["InputTemplate"])
+    paths: dict[str, str] = transformer["InputPathsMap"]
+    template: str = transformer["InputTemplate"]
+    out: list[str] = []
+    pos, in_string = 0, False
+    for match in _PLACEHOLDER.finditer(template):
+        literal = template[pos : match.start()]
+        in_string = _inside_string(literal, in_string)
+        out.append(literal)
+        name = match.group(1)
+        out.append(substitute(_lookup(event, paths[name]), in_string) if name in paths else match.group(0))
+        pos = match.end()
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def template_problems(transformer: dict[str, Any]) -> list[str]:
+    """What breaks EventBridge's input transformer limits (8,192-char template, 100 variables)."""
+    problems = []
+    if len(transformer["InputTemplate"]) > MAX_TEMPLATE_CHARS:
+        problems.append(f"InputTemplate of {len(transformer['InputTemplate'])} characters > {MAX_TEMPLATE_CHARS}")
+    if len(transformer["InputPathsMap"]) > MAX_INPUT_PATHS:
+        problems.append(f"{len(transformer['InputPathsMap'])} InputPathsMap variables > {MAX_INPUT_PATHS}")
+    return problems

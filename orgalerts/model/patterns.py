@@ -20,7 +20,9 @@ from typing import Any
 STATE_ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 STATE_ENABLED = "ENABLED"
 
-MAX_PATTERN_CHARS = 2048  # EventBridge's limit on an event pattern
+# EventBridge's default quota "Event pattern size: 2,048 characters":
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html
+MAX_PATTERN_CHARS = 2048
 
 BLOG_IAM_CHANGE_PREFIXES = (
     "Add", "Attach", "Change", "Create", "Deactivate", "Delete", "Detach",
@@ -30,6 +32,13 @@ BLOG_AUTH_CHANGE_PREFIXES = (
     "Put", "Attach", "Detach", "Create", "Update", "Upload", "Delete", "Remove", "Set",
 )  # fmt: skip
 READ_ONLY_PREFIXES = ("Get", "List", "Generate", "Simulate")
+
+# Mutating calls: readOnly false, or no readOnly field at all (older and service-emitted records omit it;
+# 31 of 92 real IAM records in our corpus do). Values in a pattern's array are ORed, and exact values and
+# filters such as {"exists": false} may be mixed in one array:
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-content-based-filtering.html
+# (exists matching; "arrays ... match if any value matches").  readOnly true never matches this list.
+MUTATING: list[Any] = [False, {"exists": False}]
 
 _ENVELOPE: dict[str, Any] = {
     "source": ["aws.iam"],
@@ -61,13 +70,15 @@ class AlertPattern:
 PATTERNS: dict[str, AlertPattern] = {
     "iam-changes": AlertPattern(
         "iam-changes",
-        _with_detail({"readOnly": [False]}),
+        _with_detail({"readOnly": list(MUTATING)}),
         STATE_ENABLED,
         "every mutating IAM API call, present and future (CloudTrail readOnly=false)",
     ),
     "auth-changes": AlertPattern(
         "auth-changes",
-        _with_detail({"readOnly": [False], "eventName": _prefixes((*BLOG_AUTH_CHANGE_PREFIXES, "Tag", "Untag"))}),
+        _with_detail(
+            {"readOnly": list(MUTATING), "eventName": _prefixes((*BLOG_AUTH_CHANGE_PREFIXES, "Tag", "Untag"))}
+        ),
         STATE_ENABLED,
         "mutating calls whose name starts with Put, Attach, Detach, Create, Update, Upload, Delete, Remove, "
         "Set (the blog's list) or Tag/Untag (tag-based access control makes them privilege changes)",
@@ -112,13 +123,18 @@ RULE_TAMPER_EVENTS = ["DeleteRule", "DisableRule", "PutRule"]
 TARGET_TAMPER_EVENTS = ["PutTargets", "RemoveTargets"]
 ROLE_TAMPER_EVENTS = [
     "AttachRolePolicy",
+    "CreateRole",
     "DeleteRole",
     "DeleteRolePermissionsBoundary",
     "DeleteRolePolicy",
     "DetachRolePolicy",
     "PutRolePermissionsBoundary",
     "PutRolePolicy",
+    "TagRole",
+    "UntagRole",
     "UpdateAssumeRolePolicy",
+    "UpdateRole",
+    "UpdateRoleDescription",
 ]
 TRAIL_TAMPER_EVENTS = ["DeleteTrail", "PutEventSelectors", "StopLogging", "UpdateTrail"]
 
@@ -136,10 +152,12 @@ def alert_pattern(
     exclude_principals: tuple[str, ...] = (),
     exclude_events: tuple[str, ...] = (),
     skip_roles_with_prefix: str | None = None,
+    skip_roles: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The named pattern with the configured exclusions applied inside it, so excluded events cost nothing.
 
-    `skip_roles_with_prefix` leaves IAM calls on orgalerts' own roles to the tamper rule (no duplicate).
+    `skip_roles_with_prefix` (central rule) or `skip_roles` (member rule: the two roles its own rules watch)
+    leaves IAM calls on orgalerts' own roles to the tamper path, so each such call is alerted once.
     """
     pattern: dict[str, Any] = json.loads(json.dumps(PATTERNS[name].pattern))
     detail = pattern["detail"]
@@ -151,12 +169,10 @@ def alert_pattern(
         detail["userIdentity"] = {
             "$or": [{"arn": [{"exists": False}]}, {"arn": [{"anything-but": {"wildcard": sorted(exclude_principals)}}]}]
         }
-    if skip_roles_with_prefix:
+    skipped: Any = {"prefix": skip_roles_with_prefix} if skip_roles_with_prefix else sorted(skip_roles)
+    if skipped:
         detail["requestParameters"] = {
-            "$or": [
-                {"roleName": [{"exists": False}]},
-                {"roleName": [{"anything-but": {"prefix": skip_roles_with_prefix}}]},
-            ]
+            "$or": [{"roleName": [{"exists": False}]}, {"roleName": [{"anything-but": skipped}]}]
         }
     return pattern
 
@@ -179,9 +195,21 @@ def trail_branch() -> dict[str, Any]:
     return _call("aws.cloudtrail", "cloudtrail.amazonaws.com", TRAIL_TAMPER_EVENTS)
 
 
+def _bus_arn_from_topic(bus_name: str, topic_arn: str) -> str:
+    """The central bus lives in the topic's partition, region and account (arn:aws:sns:REGION:ACCOUNT:name)."""
+    parts = topic_arn.split(":")
+    return f"arn:{parts[1]}:events:{parts[3]}:{parts[4]}:event-bus/{bus_name}"
+
+
 def central_watch_pattern(bus_name: str, topic_arn: str) -> dict[str, Any]:
-    """Calls in the notification account that change the central bus, its policy, its rules or the topic."""
-    bus = [bus_name]
+    """Calls in the notification account that change the central bus, its policy, its rules or the topic.
+
+    The events APIs take the bus as a name or an ARN ("EventBusName: The name or ARN of the event bus",
+    https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html, likewise API_PutTargets,
+    API_RemoveTargets, API_DisableRule, API_DeleteRule, API_PutPermission) and CloudTrail records the
+    parameter as the caller sent it: match both spellings.
+    """
+    bus = sorted([bus_name, _bus_arn_from_topic(bus_name, topic_arn)])
     return {
         "$or": [
             _call("aws.events", "events.amazonaws.com", ["PutPermission", "RemovePermission"], {"eventBusName": bus}),
@@ -200,21 +228,111 @@ def to_json(pattern: dict[str, Any]) -> str:
 
 
 def account_change_pattern(target_ou_ids: tuple[str, ...], whole_organization: bool) -> dict[str, Any]:
-    """Organizations events that put an account into a target OU (it is not covered until onboarded)."""
+    """Organizations events that put an account into a target OU (it is not covered until onboarded).
+
+    An invited account joining shows in the management account (where this rule runs) as
+    AccountJoinedOrganization; AcceptHandshake is called, and logged, by the invited account only:
+    "When a handshake is accepted, Organizations logs membership events in CloudTrail, available only in
+    the management account's event history ... an AccountJoinedOrganization event is logged with
+    joinedMethod:INVITED" https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html
+    """
     moved: dict[str, Any] = {
         "source": ["aws.organizations"],
         "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["MoveAccount"]},
     }
     if not whole_organization:
         moved["detail"]["requestParameters"] = {"destinationParentId": sorted(target_ou_ids) or ["none"]}
-    if not whole_organization:
         return moved
     # With the whole organization in scope, every new account counts, also those created or invited.
     joined = {
         "source": ["aws.organizations"],
         "detail": {
             "eventSource": ["organizations.amazonaws.com"],
-            "eventName": ["AcceptHandshake", "CreateAccountResult"],
+            "eventName": ["AccountJoinedOrganization", "CreateAccountResult"],
         },
     }
     return {"$or": [moved, joined]}
+
+
+# --- every pattern deploy writes, from plain values (desired.py calls these) -----------------------
+
+
+@dataclass(frozen=True)
+class PatternInputs:
+    """The plain values every deployed pattern is built from (alerts config and resource names)."""
+
+    pattern: str
+    exclude_principals: tuple[str, ...]
+    exclude_events: tuple[str, ...]
+    tamper_alerts: bool
+    prefix: str
+    member_rule: str
+    forwarder_role: str
+    watchdog_rule: str
+    watchdog_role: str
+
+
+def member_forwarding_pattern(p: PatternInputs) -> dict[str, Any]:
+    """The member forwarding rule: the alert pattern, OR calls that tamper with the watchdog rule or role.
+
+    Each rule forwards only what the OTHER rule does not: calls on the forwarder role are the watchdog's,
+    calls on the watchdog role come through this rule's watch branch. So the alert branch skips both
+    roles, and one call on either reaches the central bus once (one TAMPER alert, not two).
+    """
+    skip = (p.forwarder_role, p.watchdog_role) if p.tamper_alerts else ()
+    base = alert_pattern(
+        p.pattern, exclude_principals=p.exclude_principals, exclude_events=p.exclude_events, skip_roles=skip
+    )
+    if not p.tamper_alerts:
+        return base
+    return {"$or": [base, *watch_branches(p.watchdog_rule, p.watchdog_role)]}
+
+
+def member_watchdog_pattern(p: PatternInputs) -> dict[str, Any]:
+    """The watchdog rule: calls that tamper with the forwarding rule or its role, and CloudTrail logging."""
+    return {"$or": [*watch_branches(p.member_rule, p.forwarder_role), trail_branch()]}
+
+
+def central_alert_pattern(p: PatternInputs) -> dict[str, Any]:
+    """The central alert rule; with tamper alerts on, calls on orgalerts' own roles go to the tamper rule."""
+    return alert_pattern(
+        p.pattern,
+        exclude_principals=p.exclude_principals,
+        exclude_events=p.exclude_events,
+        skip_roles_with_prefix=p.prefix if p.tamper_alerts else None,
+    )
+
+
+def central_tamper_pattern(prefix: str) -> dict[str, Any]:
+    """The central tamper rule: forwarded calls on any orgalerts rule or role, and CloudTrail logging."""
+    prefix_filter = {"prefix": prefix}
+    return {"$or": [*watch_branches(prefix_filter, prefix_filter), trail_branch()]}
+
+
+def deployed_patterns(
+    p: PatternInputs,
+    *,
+    bus_name: str,
+    topic_arn: str,
+    target_ou_ids: tuple[str, ...] | None = None,
+    whole_organization: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Every event pattern deploy writes, by rule, so their sizes can be checked before any AWS call.
+
+    The account change pattern is included only with `target_ou_ids` (the scope is known at deploy time;
+    desired.py falls back to a whole-organization pattern when the OU list is too long).
+    """
+    out = {"member forwarding rule": member_forwarding_pattern(p), "central alert rule": central_alert_pattern(p)}
+    if p.tamper_alerts:
+        out["member watchdog rule"] = member_watchdog_pattern(p)
+        out["central tamper rule"] = central_tamper_pattern(p.prefix)
+        out["central watch rule"] = central_watch_pattern(bus_name, topic_arn)
+    if target_ou_ids is not None:
+        out["account change rule"] = account_change_pattern(target_ou_ids, whole_organization)
+    return out
+
+
+def oversized_patterns(patterns: dict[str, dict[str, Any]]) -> list[tuple[str, int]]:
+    """(rule, size) of each pattern over EventBridge's 2,048-character limit, largest first."""
+    sizes = [(name, len(to_json(pattern))) for name, pattern in patterns.items()]
+    return sorted(((name, size) for name, size in sizes if size > MAX_PATTERN_CHARS), key=lambda item: -item[1])

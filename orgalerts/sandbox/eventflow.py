@@ -580,6 +580,23 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def _substitute(value: Any, in_string: bool, json_mode: bool) -> str:
+    """One value placed in a template, per AWS's "Common issues with transforming input"
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html#eb-transform-input-issues):
+    a missing path "won't appear in the output"; inside quotes strings are not escaped, and an object or
+    array loses its internal quotes ("EventBridge removes any internal quotes to ensure a valid string");
+    outside quotes in a JSON template strings get quotes and objects go in as JSON. Outside quotes in a
+    text (non-JSON) template values go in as text. Null inside quotes is `null` (not documented).
+    """
+    if value is _MISSING:
+        return ""
+    if in_string:
+        return value if isinstance(value, str) else _compact(value).replace('"', "")
+    if not json_mode:
+        return "" if value is None else value if isinstance(value, str) else _compact(value)
+    return _compact(value)
+
+
 def render_input_template(template: str, values: Mapping[str, Any]) -> str:
     """Fill `<name>` placeholders of an InputTemplate.
 
@@ -610,15 +627,7 @@ def render_input_template(template: str, values: Mapping[str, Any]) -> str:
         if name not in values:
             out.append(f"<{name}>")
             continue
-        value = values[name]
-        if value is _MISSING:
-            out.append("")
-        elif isinstance(value, str) and (in_string or not json_mode):
-            out.append(value)
-        elif value is None and not json_mode:
-            out.append("")
-        else:
-            out.append(_compact(value))
+        out.append(_substitute(values[name], in_string, json_mode))
     result = "".join(out)
     if json_mode and template.lstrip()[:1] in ("{", "["):
         # EventBridge hands JSON to the target minified.

@@ -158,13 +158,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
     names = config.names
     alerts = config.alerts
     bus = names.central_bus
-    alert = patterns.alert_pattern(
-        alerts.pattern,
-        exclude_principals=alerts.exclude_principals,
-        exclude_events=alerts.exclude_events,
-        # With tamper alerts on, calls on orgalerts' own roles get one TAMPER message, not two.
-        skip_roles_with_prefix=names.prefix if alerts.tamper_alerts else None,
-    )
+    alert = patterns.central_alert_pattern(config.patterns)
     resources = _alerting_rule(
         config,
         bus,
@@ -190,8 +184,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
 
 def _tamper_rules(config: Config) -> list[Resource]:
     names = config.names
-    prefix_filter = {"prefix": names.prefix}
-    tamper = {"$or": [*patterns.watch_branches(prefix_filter, prefix_filter), patterns.trail_branch()]}
+    tamper = patterns.central_tamper_pattern(names.prefix)
     transformer = messages.tamper_input_transformer()
     return _alerting_rule(
         config,

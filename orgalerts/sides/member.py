@@ -20,14 +20,7 @@ from orgalerts.sides.base import Clients, Side, Where, Writer
 
 def member_pattern(config: Config) -> dict[str, object]:
     """The forwarding rule: the configured alert pattern, plus calls that tamper with the watchdog."""
-    names = config.names
-    alerts = config.alerts
-    base = patterns.alert_pattern(
-        alerts.pattern, exclude_principals=alerts.exclude_principals, exclude_events=alerts.exclude_events
-    )
-    if not alerts.tamper_alerts:
-        return base
-    return {"$or": [base, *patterns.watch_branches(names.watchdog_rule, names.watchdog_role)]}
+    return patterns.member_forwarding_pattern(config.patterns)
 
 
 def watchdog_pattern(config: Config) -> dict[str, object]:
@@ -36,8 +29,7 @@ def watchdog_pattern(config: Config) -> dict[str, object]:
     Two rules with two roles watch each other: no single change (disabling or deleting one rule,
     retargeting it, weakening one role) silences the account unnoticed.
     """
-    names = config.names
-    return {"$or": [*patterns.watch_branches(names.member_rule, names.forwarder_role), patterns.trail_branch()]}
+    return patterns.member_watchdog_pattern(config.patterns)
 
 
 def member_resources(config: Config, account_id: str) -> list[Resource]:
