@@ -150,7 +150,7 @@ class Sandbox:
                 return self.endpoint_url
             _active = self
         try:
-            if self.strict is not None:
+            if self.strict is not None and self.strict.settings.load_all_managed_policies:
                 # Before the reset: moto loads AWS-managed policies when a backend is (re)built.
                 self._managed_policies_before = load_aws_managed_policies(True)
             reset_moto()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from orgalerts.sandbox.strict import eventbridge
+from orgalerts.sandbox.strict import eventbridge, managed_policies
 from orgalerts.sandbox.strict.authorize import authorize
 from orgalerts.sandbox.strict.organizations import OrganizationsRules
 from orgalerts.sandbox.strict.replies import Refusal, Reply
@@ -28,6 +28,7 @@ class StrictEngine:
         self.organizations = OrganizationsRules(self.settings)
 
     def before(self, call: StrictCall) -> Refusal | Reply | None:
+        managed_policies.before(call)
         if self.settings.authorize:
             refusal = authorize(call)
             if refusal is not None:

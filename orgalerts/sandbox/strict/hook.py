@@ -4,9 +4,11 @@ Owns: `send_hook(engine)`, a function with the signature of orgalerts' `Gateway.
 (`hook(account_id, service, operation, request) -> AWSResponse | None`), and `register(client, engine)`
 for a bare boto3 client. The hook parses the request exactly as the server middleware does (same
 `parse_call`: SigV4 credential scope, query/JSON body), runs `StrictEngine.before`, and returns the
-refusal (or stand-in reply) as an AWSResponse, which botocore uses instead of sending the request
-(moto's own before-send stub then never sees it). The caller's account is derived from the access
-key as moto does; the gateway's `account_id` argument is not trusted for that.
+refusal (or stand-in reply) as an AWSResponse, which botocore uses instead of sending the request.
+botocore calls every before-send handler (botocore/endpoint.py `_do_get_response` uses `emit`, then
+the first non-None response), so moto's stub would still execute a refused call; the hook therefore
+re-points the refused request at an unroutable URL that no moto backend matches. The caller's account
+is derived from the access key as moto does; the gateway's `account_id` argument is not used for that.
 
 Limit: a before-send hook cannot rewrite moto's answer, so `StrictEngine.after` does not run
 in-process (only EnablePolicyType's own answer differs; see organizations.py).
@@ -22,6 +24,7 @@ from orgalerts.sandbox.strict.replies import Refusal, aws_response, render
 from orgalerts.sandbox.strict.request import call_from_request
 
 SendHook = Callable[[str, str, str, Any], Any]
+UNROUTABLE_URL = "https://orgalerts-strict-sandbox.invalid/refused"
 
 
 def send_hook(engine: StrictEngine | None = None) -> SendHook:
@@ -38,7 +41,12 @@ def send_hook(engine: StrictEngine | None = None) -> SendHook:
         if outcome is None:
             return None
         reply = render(outcome, call.service, call.protocol) if isinstance(outcome, Refusal) else outcome
-        return aws_response(reply, str(request.url))
+        response = aws_response(reply, str(request.url))
+        # botocore emits before-send to every handler and takes the first response, so moto's stub
+        # (another before-send handler) would still execute the refused call. Point the request where
+        # moto matches nothing: the call is then answered by this response only, as over HTTP.
+        request.url = UNROUTABLE_URL
+        return response
 
     return hook
 

@@ -21,3 +21,5 @@ class StrictSettings:
     empty_short_poll_probability: float = 0.3
     policy_type_pending_reads: int = 2
     max_scps_per_target: int = 5
+    # Load every AWS-managed policy at start (~8-10 s); otherwise each is loaded on first reference.
+    load_all_managed_policies: bool = False
