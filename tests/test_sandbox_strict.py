@@ -377,3 +377,19 @@ def test_seed_least_privilege(sb: Sandbox) -> None:
 
 def test_strict_is_off_by_default() -> None:
     assert Sandbox(SPEC).strict is None
+
+
+def test_presigned_url_is_authorized_as_its_signer(sb: Sandbox) -> None:
+    import urllib.error
+    import urllib.request
+
+    root_client(sb, "s3").create_bucket(Bucket="presigned")
+    creds = role_with_policy(sb, "no-s3", allow("sns:ListTopics"))
+    url = as_(sb, "s3", creds).generate_presigned_url("list_objects", Params={"Bucket": "presigned"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url)
+    assert caught.value.code == 403 and b"<Code>AccessDenied</Code>" in caught.value.read()
+    allowed = role_with_policy(sb, "s3-reader", allow("s3:ListBucket", "arn:aws:s3:::presigned"))
+    url = as_(sb, "s3", allowed).generate_presigned_url("list_objects", Params={"Bucket": "presigned"})
+    with urllib.request.urlopen(url) as response:
+        assert response.status == 200

@@ -73,11 +73,17 @@ def parse_call(
 ) -> StrictCall | None:
     """The call a signed request makes, or None if it is not a SigV4-signed AWS API call."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    m = _CREDENTIAL.search(lowered.get("authorization", ""))
-    if m is None:
-        return None
-    access_key_id, region, service = m.group(1), m.group(2), m.group(3)
     query_pairs = parse_qsl(query_string, keep_blank_values=True)
+    # SigV4 in the Authorization header, or in the query string of a presigned URL (X-Amz-Credential).
+    presigned = next((v for k, v in query_pairs if k == "X-Amz-Credential"), "")
+    m = _CREDENTIAL.search(lowered.get("authorization", "") or f"Credential={presigned}")
+    sigv2_key = next((v for k, v in query_pairs if k == "AWSAccessKeyId"), "")
+    if m is not None:
+        access_key_id, region, service = m.group(1), m.group(2), m.group(3)
+    elif sigv2_key:  # an S3 presigned URL signed with SigV2 (boto3's default for S3 presigning)
+        access_key_id, region, service = sigv2_key, "us-east-1", "s3"
+    else:
+        return None
     target = lowered.get("x-amz-target", "")
     params: dict[str, Any]
     if service == "s3":
@@ -100,7 +106,8 @@ def parse_call(
 def call_from_environ(environ: dict[str, Any]) -> StrictCall | None:
     """The call of a WSGI request. Reads the body and puts an equivalent stream back for moto."""
     headers = {k[5:].replace("_", "-"): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
-    if "HTTP_AUTHORIZATION" not in environ:
+    query = str(environ.get("QUERY_STRING", ""))
+    if "HTTP_AUTHORIZATION" not in environ and "X-Amz-Credential" not in query and "AWSAccessKeyId" not in query:
         return None
     body = _read_body(environ)
     path = str(environ.get("PATH_INFO", "/"))
