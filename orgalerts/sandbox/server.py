@@ -27,6 +27,13 @@ from orgalerts.sandbox.seed import (
     seed_organization,
 )
 from orgalerts.sandbox.spec import SandboxSpec
+from orgalerts.sandbox.strict import (
+    StrictEngine,
+    StrictMiddleware,
+    StrictSettings,
+    grant_organization_access_admin,
+    load_aws_managed_policies,
+)
 
 LOOPBACK = "127.0.0.1"  # never anything else: the sandbox must not be reachable from the network
 
@@ -39,10 +46,14 @@ class _QuietRequestHandler(MotoRequestHandler):
 
 
 class SandboxServer:
-    """moto's server app, wrapped in the CloudTrail emulation, on 127.0.0.1:<free port>."""
+    """moto's server app, wrapped in the CloudTrail emulation, on 127.0.0.1:<free port>.
 
-    def __init__(self, port: int = 0) -> None:
+    With `strict` (a `StrictEngine`), the strict rules (orgalerts.sandbox.strict) run in front of both.
+    """
+
+    def __init__(self, port: int = 0, strict: StrictEngine | None = None) -> None:
         self._port = port
+        self.strict = strict
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -58,7 +69,9 @@ class SandboxServer:
         """Start serving; returns the endpoint URL (http://127.0.0.1:PORT)."""
         if self._server is not None:
             return self.endpoint_url
-        app = CloudTrailMiddleware(DomainDispatcherApplication(create_backend_app))
+        app: Any = CloudTrailMiddleware(DomainDispatcherApplication(create_backend_app))
+        if self.strict is not None:
+            app = StrictMiddleware(app, self.strict)
         # make_server binds (and picks the port) here, in the caller's thread, so the URL is known and
         # the socket accepts connections before start() returns; no readiness polling needed.
         self._server = make_server(LOOPBACK, self._port, app, threaded=True, request_handler=_QuietRequestHandler)
@@ -108,10 +121,14 @@ class Sandbox:
     secret_access_key = SANDBOX_SECRET_ACCESS_KEY
     region = SANDBOX_REGION
 
-    def __init__(self, spec: SandboxSpec) -> None:
+    def __init__(self, spec: SandboxSpec, strict: bool | StrictSettings = False) -> None:
         self.spec = spec
-        self._server = SandboxServer()
+        settings = strict if isinstance(strict, StrictSettings) else StrictSettings() if strict else None
+        # Strict mode (off by default): refuse what AWS refuses; see orgalerts.sandbox.strict.
+        self.strict: StrictEngine | None = StrictEngine(settings) if settings is not None else None
+        self._server = SandboxServer(strict=self.strict)
         self._endpoint_url: str | None = None
+        self._managed_policies_before: bool | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -133,9 +150,14 @@ class Sandbox:
                 return self.endpoint_url
             _active = self
         try:
+            if self.strict is not None and self.strict.settings.load_all_managed_policies:
+                # Before the reset: moto loads AWS-managed policies when a backend is (re)built.
+                self._managed_policies_before = load_aws_managed_policies(True)
             reset_moto()
             self._endpoint_url = self._server.start()
             seed_organization(self._endpoint_url, self.spec)
+            if self.strict is not None:
+                grant_organization_access_admin(a.id for a in self.spec.all_accounts())
         except BaseException:
             self.stop()
             raise
@@ -145,6 +167,9 @@ class Sandbox:
         global _active
         self._server.stop()
         self._endpoint_url = None
+        if self._managed_policies_before is not None:
+            load_aws_managed_policies(self._managed_policies_before)
+            self._managed_policies_before = None
         with _ACTIVE_LOCK:
             if _active is self:
                 _active = None
