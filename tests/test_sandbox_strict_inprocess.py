@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from orgalerts.aws import Gateway, GatewaySettings, error_code
+from orgalerts.model.addresses import role_arn
 from orgalerts.sandbox.strict import StrictEngine, StrictSettings, register, seed_least_privilege, send_hook
 
 MGMT = "123456789012"
@@ -72,7 +73,7 @@ def test_gateway_with_least_privilege_principals(moto: None) -> None:
         GatewaySettings(access_key_id=seeded.access_key_id, secret_access_key=seeded.secret_access_key, max_attempts=1)
     )
     gateway.add_send_hook(send_hook(StrictEngine()))
-    events = gateway.account(MEMBER, "orgalerts-member", None).client("events", REGION)
+    events = gateway.account(MEMBER, role_arn(MEMBER, "orgalerts-member"), None).client("events", REGION)
     events.put_rule(Name="orgalerts-forward", EventPattern='{"source": ["aws.iam"]}')
     assert code_of(events.put_rule, Name="other-rule", EventPattern='{"source": ["aws.iam"]}') == (
         "AccessDeniedException"
@@ -82,7 +83,7 @@ def test_gateway_with_least_privilege_principals(moto: None) -> None:
     # the refused call did not reach moto: only the allowed rule exists in the member account
     assert sorted(events_backends[MEMBER][REGION].event_buses["default"].rules) == ["orgalerts-forward"]
     # moto alone lets anyone assume any role name; the role does not exist here
-    assert code_of(gateway.account, MEMBER, "OrganizationAccountAccessRole", None) == "AccessDenied"
+    assert code_of(gateway.account, MEMBER, role_arn(MEMBER, "OrganizationAccountAccessRole"), None) == "AccessDenied"
 
 
 def test_sqs_rules_in_process(moto: None) -> None:
