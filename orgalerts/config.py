@@ -221,19 +221,57 @@ def validate_config(raw: object, source: str) -> Config:
         required={"organization", "notification"},
         optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox", "trail", "guardrail"},
     )
-    region = v.string(top.get("region", "us-east-1"), "region")
+    # In the file's reading order, so the first mistake is the one reported.
+    region = _region(v, top.get("region", "us-east-1"))
+    organization = _organization(v, top["organization"])
+    member_role = _member_role(v, top.get("member_role", {}))
+    notification = _notification(v, top["notification"])
+    alerts = _alerts(v, top.get("alerts", {}))
+    prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
+    if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
+        raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {_short(prefix)!r}")
+    _check_pattern_sizes(source, alerts, prefix, region, notification.account_id)
+    workers_raw = top.get("workers", 32)
+    if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
+        raise ConfigError(source, "workers", f"an integer from 1 to 256, found {_kind(workers_raw)}")
+    sandbox_raw = top.get("sandbox")
+    sandbox = v.mapping(sandbox_raw, "sandbox") if sandbox_raw is not None else None
+    trail = _trail(v, top.get("trail", {}), prefix)
+    guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
+    v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
+    return Config(
+        source=source,
+        region=region,
+        organization=organization,
+        member_role=member_role,
+        notification=notification,
+        alerts=alerts,
+        resource_prefix=prefix,
+        workers=workers_raw,
+        sandbox=sandbox,
+        trail=trail,
+        guardrail=GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp")),
+    )
+
+
+def _region(v: _Validator, raw: object) -> str:
+    region = v.string(raw, "region")
     if region not in known_regions():
-        raise ConfigError(source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
+        raise ConfigError(v.source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
     if region not in partition_regions("aws"):
         # Every ARN orgalerts writes is arn:aws:...; China and GovCloud regions are other partitions.
         raise ConfigError(
-            source,
+            v.source,
             "region",
             f"a region of the standard aws partition (orgalerts writes arn:aws ARNs), found {_short(region)!r}, "
             "which is in another partition (aws-cn or aws-us-gov)",
         )
+    return region
 
-    org_raw = v.mapping(top["organization"], "organization")
+
+def _organization(v: _Validator, raw: object) -> OrganizationConfig:
+    source = v.source
+    org_raw = v.mapping(raw, "organization")
     v.only_keys(org_raw, "organization", required={"ous"}, optional={"exclude_accounts", "include_accounts"})
     ous = v.string_list(org_raw["ous"], "organization.ous", _ou_or_root(source), allow_empty=True)
     exclude = v.string_list(
@@ -244,9 +282,12 @@ def validate_config(raw: object, source: str) -> Config:
     )
     if not ous and not include:
         raise ConfigError(source, "organization.ous", "at least one OU or root id (or organization.include_accounts)")
-    organization = OrganizationConfig(ous=ous, exclude_accounts=exclude, include_accounts=include)
+    return OrganizationConfig(ous=ous, exclude_accounts=exclude, include_accounts=include)
 
-    role_raw = v.mapping(top.get("member_role", {}), "member_role")
+
+def _member_role(v: _Validator, raw: object) -> MemberRoleConfig:
+    source = v.source
+    role_raw = v.mapping(raw, "member_role")
     v.only_keys(role_raw, "member_role", required=set(), optional={"name", "external_id"})
     role_name = v.string(role_raw.get("name", "OrganizationAccountAccessRole"), "member_role.name")
     if not ROLE_NAME_RE.match(role_name):
@@ -259,28 +300,31 @@ def validate_config(raw: object, source: str) -> Config:
         external_id = v.string(external_id_raw, "member_role.external_id")
         if not EXTERNAL_ID_RE.match(external_id):
             raise ConfigError(source, "member_role.external_id", "null or 2-1224 characters of [\\w+=,.@:/-]")
-    member_role = MemberRoleConfig(name=role_name, external_id=external_id)
+    return MemberRoleConfig(name=role_name, external_id=external_id)
 
-    notif_raw = v.mapping(top["notification"], "notification")
+
+def _notification(v: _Validator, raw: object) -> NotificationConfig:
+    notif_raw = v.mapping(raw, "notification")
     v.only_keys(notif_raw, "notification", required={"account_id", "emails"}, optional=set())
-    notif_account = _account_id(source)(notif_raw["account_id"], "notification.account_id")
-    emails = v.string_list(notif_raw["emails"], "notification.emails", _email(source), allow_empty=True)
-    notification = NotificationConfig(account_id=notif_account, emails=emails)
+    account_id = _account_id(v.source)(notif_raw["account_id"], "notification.account_id")
+    emails = v.string_list(notif_raw["emails"], "notification.emails", _email(v.source), allow_empty=True)
+    return NotificationConfig(account_id=account_id, emails=emails)
 
-    alerts_raw = v.mapping(top.get("alerts", {}), "alerts")
-    v.only_keys(
-        alerts_raw,
-        "alerts",
-        required=set(),
-        optional={
-            "pattern",
-            "exclude_principals",
-            "exclude_events",
-            "tamper_alerts",
-            "dead_letter_queues",
-            "account_changes",
-        },
-    )
+
+ALERT_KEYS = {
+    "pattern",
+    "exclude_principals",
+    "exclude_events",
+    "tamper_alerts",
+    "dead_letter_queues",
+    "account_changes",
+}
+
+
+def _alerts(v: _Validator, raw: object) -> AlertsConfig:
+    source = v.source
+    alerts_raw = v.mapping(raw, "alerts")
+    v.only_keys(alerts_raw, "alerts", required=set(), optional=ALERT_KEYS)
     pattern = v.string(alerts_raw.get("pattern", "iam-changes"), "alerts.pattern")
     if pattern not in PATTERN_NAMES:
         raise ConfigError(source, "alerts.pattern", f"one of {', '.join(PATTERN_NAMES)}, found {_short(pattern)!r}")
@@ -296,7 +340,7 @@ def validate_config(raw: object, source: str) -> Config:
             "alerts.exclude_events",
             f"an empty list with pattern {pattern} (it selects by event name already); use iam-changes or all-iam",
         )
-    alerts = AlertsConfig(
+    return AlertsConfig(
         pattern=pattern,
         exclude_principals=exclude_principals,
         exclude_events=exclude_events,
@@ -305,45 +349,18 @@ def validate_config(raw: object, source: str) -> Config:
         account_changes=v.boolean(alerts_raw.get("account_changes", True), "alerts.account_changes"),
     )
 
-    prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
-    if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
-        raise ConfigError(source, "resource_prefix", f"1-30 characters of [A-Za-z0-9_-], found {_short(prefix)!r}")
-    _check_pattern_sizes(source, alerts, prefix, region, notif_account)
 
-    workers_raw = top.get("workers", 32)
-    if isinstance(workers_raw, bool) or not isinstance(workers_raw, int) or not 1 <= workers_raw <= 256:
-        raise ConfigError(source, "workers", f"an integer from 1 to 256, found {_kind(workers_raw)}")
-
-    sandbox_raw = top.get("sandbox")
-    sandbox = v.mapping(sandbox_raw, "sandbox") if sandbox_raw is not None else None
-
-    trail_raw = v.mapping(top.get("trail", {}), "trail")
+def _trail(v: _Validator, raw: object, prefix: str) -> TrailConfig:
+    trail_raw = v.mapping(raw, "trail")
     v.only_keys(trail_raw, "trail", required=set(), optional={"create", "name"})
     trail_name = v.string(trail_raw.get("name", f"{prefix}trail"), "trail.name")
     if not TRAIL_NAME_RE.match(trail_name) or IP_LIKE_RE.match(trail_name):
         raise ConfigError(
-            source,
+            v.source,
             "trail.name",
             f"a trail name (3-128 of [A-Za-z0-9._-], alphanumeric at both ends), found {_kind(trail_name)}",
         )
-    trail = TrailConfig(create=v.boolean(trail_raw.get("create", False), "trail.create"), name=trail_name)
-    guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
-    v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
-    guardrail = GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp"))
-
-    return Config(
-        source=source,
-        region=region,
-        organization=organization,
-        member_role=member_role,
-        notification=notification,
-        alerts=alerts,
-        resource_prefix=prefix,
-        workers=workers_raw,
-        sandbox=sandbox,
-        trail=trail,
-        guardrail=guardrail,
-    )
+    return TrailConfig(create=v.boolean(trail_raw.get("create", False), "trail.create"), name=trail_name)
 
 
 def _check_pattern_sizes(source: str, alerts: AlertsConfig, prefix: str, region: str, account_id: str) -> None:

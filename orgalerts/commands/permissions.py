@@ -48,11 +48,8 @@ def policies(config: Config) -> dict[str, dict[str, Any]]:
     names = config.names
     actions = required_actions()
     orchestrator_actions = [a for a in actions["orchestrator"] if a != "sts:AssumeRole"]
-    member_role_actions = [
-        a
-        for a in actions["member"]
-        if a.startswith("iam:") and a not in ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")
-    ]
+    verify_actions = ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")
+    member_role_actions = [a for a in actions["member"] if a.startswith("iam:") and a not in verify_actions]
     member_other = [a for a in actions["member"] if a not in member_role_actions]
     return {
         "orchestrator": {
