@@ -16,6 +16,7 @@ from orgalerts.aws import CallRecord, Gateway, GatewaySettings
 from orgalerts.config import Config, validate_config
 from orgalerts.engine.context import Context
 from orgalerts.engine.runner import Runner
+from orgalerts.sandbox.fidelity import apply_aws_semantics
 
 MANAGEMENT = "123456789012"
 
@@ -24,6 +25,7 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_name, None)
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+apply_aws_semantics()  # in-process moto behaves as AWS where orgalerts relies on it (the sandbox does the same)
 
 
 def account_client(

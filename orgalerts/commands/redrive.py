@@ -22,9 +22,21 @@ MAX_MESSAGES_PER_QUEUE = 10_000
 RESENT_MARK = "[re-sent by orgalerts redrive: this alert was held in a dead-letter queue after a delivery failure]"
 
 REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "member": ("sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"),
-    "notification": ("sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sns:Publish"),
+    "member": ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"),
+    "notification": (
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sns:Publish",
+    ),
 }
+# A short-poll ReceiveMessage samples a subset of SQS's servers and may come back empty while messages
+# remain; a long poll (WaitTimeSeconds > 0) queries all of them. So: long-poll, and stop only when the
+# queue says it holds nothing (ApproximateNumberOfMessages), never on an empty receive alone.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
+LONG_POLL_SECONDS = 1
+MAX_EMPTY_RECEIVES = 20  # in a row, while the queue still counts messages (in flight elsewhere): give up
 
 
 def _alert_text(body: str, prefix: str) -> str:
@@ -45,18 +57,26 @@ def drain(sqs: Any, sns: Any, queue_name: str, topic_arn: str, prefix: str, resu
         if error_code(exc) in QUEUE_MISSING:
             return
         raise
-    sent = 0
-    while sent < MAX_MESSAGES_PER_QUEUE:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not messages:
-            break
+    sent = empty = 0
+    while sent < MAX_MESSAGES_PER_QUEUE and empty < MAX_EMPTY_RECEIVES and _waiting(sqs, url):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=LONG_POLL_SECONDS).get(
+            "Messages", []
+        )
+        empty = 0 if messages else empty + 1
         for message in messages:
             sns.publish(TopicArn=topic_arn, Message=_alert_text(str(message.get("Body", "")), prefix))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             sent += 1
+    if _waiting(sqs, url):
+        result.notes.append(f"{queue_name} still holds events (in flight elsewhere?): run redrive again")
     if sent:
         result.status = Status.RESENT
         result.changes.append(f"re-sent {sent} held events from {queue_name}")
+
+
+def _waiting(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
 
 
 def run_redrive(runner: Runner) -> RunReport:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
@@ -49,8 +50,10 @@ class Runner:
         retry_wait: Any = None,
         progress: ProgressCallback | None = None,
         progress_start: Callable[[int], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.ctx = ctx
+        self.sleep = sleep  # every wait of a write (retries, polls) goes through it: tests never sleep
         self.config = ctx.config
         self.workers = workers or ctx.config.workers
         self.retry_wait = retry_wait
@@ -181,12 +184,12 @@ class Runner:
             result.status = Status.DRIFTED if result.changes else Status.UNCHANGED
             return
         result.notes += waiting
-        steps = side.prerequisites(clients, plan) if mode is not Mode.REMOVE else []
+        steps = side.prerequisites(clients, plan, self.sleep) if mode is not Mode.REMOVE else []
         if mode is Mode.PLAN:
             result.changes = [s.text for s in steps] + [c.text for c in plan.changes]
             result.status = _written_status(plan, bool(steps))
             return
-        writer = side.writer(clients, self.config, live, self.retry_wait)
+        writer = side.writer(clients, self.config, live, self.retry_wait, self.sleep)
         done: list[str] = []
         try:
             for step in steps:

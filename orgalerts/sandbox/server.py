@@ -20,6 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from orgalerts.sandbox.cloudtrail import CloudTrailMiddleware
+from orgalerts.sandbox.fidelity import apply_aws_semantics
 from orgalerts.sandbox.seed import (
     SANDBOX_ACCESS_KEY_ID,
     SANDBOX_REGION,
@@ -69,6 +70,7 @@ class SandboxServer:
         """Start serving; returns the endpoint URL (http://127.0.0.1:PORT)."""
         if self._server is not None:
             return self.endpoint_url
+        apply_aws_semantics()
         app: Any = CloudTrailMiddleware(DomainDispatcherApplication(create_backend_app))
         if self.strict is not None:
             app = StrictMiddleware(app, self.strict)

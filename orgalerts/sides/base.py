@@ -12,6 +12,7 @@ clients, calls `read` and `desired`, diffs them with `kinds`, and hands the plan
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -79,6 +80,10 @@ class PartialFailure(Exception):
 
 
 Handler = Callable[[Change], bool | None]  # returns False when a delete deliberately kept the resource
+Sleep = Callable[[float], None]
+# 8 attempts with exponential waits capped at 20 s span about 71 s: enough for IAM propagation and for the
+# 60 s during which SQS refuses to reuse a deleted queue's name (QueueDeletedRecently).
+RETRY_ATTEMPTS = 8
 
 
 class Writer:
@@ -90,7 +95,9 @@ class Writer:
 
     retry_codes: frozenset[str] = frozenset()
 
-    def __init__(self, clients: Clients, *, wait: Any = None, attempts: int = 6) -> None:
+    def __init__(
+        self, clients: Clients, *, wait: Any = None, sleep: Sleep = time.sleep, attempts: int = RETRY_ATTEMPTS
+    ) -> None:
         self.clients = clients
         self.handlers: dict[tuple[str, str], Handler] = {}
         self.kept: list[str] = []  # notes on what a delete deliberately left in place
@@ -98,6 +105,7 @@ class Writer:
             retry=tenacity.retry_if_exception(self._retryable),
             wait=wait if wait is not None else tenacity.wait_exponential(multiplier=1, max=20),
             stop=tenacity.stop_after_attempt(attempts),
+            sleep=sleep,
             reraise=True,
         )
 
@@ -150,7 +158,7 @@ class Side:
         """Live state. `everything`: also what a switched-off feature may have left (removal, orphans)."""
         raise NotImplementedError
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
         raise NotImplementedError
 
     def finding(self, change: Change) -> str:
@@ -160,7 +168,7 @@ class Side:
         """Facts to report that are not changes (e.g. a subscription awaiting confirmation)."""
         return []
 
-    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
+    def prerequisites(self, clients: Clients, plan: Plan, sleep: Sleep) -> list[Prerequisite]:
         return []
 
     def service_region(self, service: str, config: Config) -> str:

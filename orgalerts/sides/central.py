@@ -8,6 +8,7 @@ queue, reading all of it back, and the writes of the kinds only this side has.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from orgalerts.aws import ClientError
@@ -22,11 +23,10 @@ from orgalerts.model.resources import (
     canonical_policy,
     is_managed_tags,
     managed_tags,
-    statement_ids,
 )
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Where, Writer
+from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
 from orgalerts.sides.forwarding import absent
 from orgalerts.sides.org_watch import account_change_pattern
 
@@ -297,15 +297,18 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
 class CentralWriter(forwarding.ForwardingWriter):
     """The forwarding kinds' writes plus the bus, its policy, the topic, its policy and subscriptions."""
 
-    def __init__(self, clients: Clients, topic_arn: str, *, wait: Any = None) -> None:
-        super().__init__(clients, wait=wait)
+    def __init__(self, clients: Clients, topic_arn: str, *, wait: Any = None, sleep: Sleep = time.sleep) -> None:
+        super().__init__(clients, wait=wait, sleep=sleep)
         self.topic_arn = topic_arn
         self.handlers.update(
             {
                 ("create", "bus"): self.create_bus,
                 ("delete", "bus"): self.delete_bus,
                 ("create", "bus-policy"): self.put_bus_policy,
-                ("update", "bus-policy"): self.update_bus_policy,
+                # PutPermission with `Policy` replaces the whole policy: no RemovePermission first, so
+                # members are never denied between two calls. Foreign statements go with the replace.
+                # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutPermission.html
+                ("update", "bus-policy"): self.put_bus_policy,
                 ("delete", "bus-policy"): self.delete_bus_policy,
                 ("create", "topic"): self.create_topic,
                 ("delete", "topic"): self.delete_topic,
@@ -326,20 +329,6 @@ class CentralWriter(forwarding.ForwardingWriter):
     def put_bus_policy(self, change: Change) -> None:
         r = change.resource
         self.clients.events.put_permission(EventBusName=r.name, Policy=r.props["document"])
-
-    def update_bus_policy(self, change: Change) -> None:
-        # Statements we do not want (a foreign grant, one for a dropped feature) are removed by Sid
-        # first, so they go whether PutPermission's `Policy` form replaces the document (AWS) or
-        # merges into it (moto); one without a Sid can only go with all of them.
-        assert change.live is not None
-        r, events = change.resource, self.clients.events
-        unwanted = statement_ids(change.live.props.get("document", "")) - statement_ids(r.props["document"])
-        if "" in unwanted:
-            events.remove_permission(EventBusName=r.name, RemoveAllPermissions=True)
-        else:
-            for sid in sorted(unwanted):
-                events.remove_permission(EventBusName=r.name, StatementId=sid)
-        self.put_bus_policy(change)
 
     def delete_bus_policy(self, change: Change) -> None:
         self.clients.events.remove_permission(EventBusName=change.resource.name, RemoveAllPermissions=True)
@@ -376,8 +365,8 @@ class CentralSide(Side):
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_central(clients, config)
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
-        return CentralWriter(clients, config.central.topic_arn, wait=wait)
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
+        return CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep)
 
     def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
         wanted = {r.key for r in desired}

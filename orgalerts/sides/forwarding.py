@@ -9,6 +9,7 @@ look inside what is not ours) and their writes (`ForwardingWriter`).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from orgalerts.aws import ClientError, error_code
@@ -25,7 +26,7 @@ from orgalerts.model.resources import (
     is_managed_tags,
     managed_tags,
 )
-from orgalerts.sides.base import Clients, Writer, raise_failed_entries
+from orgalerts.sides.base import Clients, Sleep, Writer, raise_failed_entries
 
 QUEUE = Kind("queue", "dead-letter queue")
 ROLE = Kind("role", "forwarder role")
@@ -82,6 +83,11 @@ def queue(name: str, arn: str, rule_arns: list[str]) -> Resource:
 
 
 def target(key: str, arn: str, *, role: str = "", transformer: str = "", dlq_arn: str = "") -> Resource:
+    """A rule target. An event-bus target (a role, no transformer) carries no RetryPolicy: AWS CDK documents
+    RetryPolicy as unsupported on event-bus targets, and the strict sandbox refuses it as AWS does
+    (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_events_targets.EventBusProps.html);
+    EventBridge then applies its defaults (24 h, 185 attempts) and still dead-letters what it gives up on."""
+    bus_target = ":event-bus/" in arn
     return Resource(
         "target",
         key,
@@ -90,7 +96,7 @@ def target(key: str, arn: str, *, role: str = "", transformer: str = "", dlq_arn
             "role_arn": role,
             "input_transformer": transformer,
             "dlq_arn": dlq_arn,
-            "retry": RETRY_POLICY if dlq_arn else "",
+            "retry": RETRY_POLICY if dlq_arn and not bus_target else "",
         },
     )
 
@@ -224,8 +230,12 @@ def read_queue(sqs: Any, name: str) -> list[Resource]:
 class ForwardingWriter(Writer):
     """Writes for roles, role policies, rules, targets and queues; sides add their own kinds' handlers."""
 
-    def __init__(self, clients: Clients, *, wait: Any = None) -> None:
-        super().__init__(clients, wait=wait)
+    # SQS refuses to reuse a deleted queue's name for 60 s (teardown then deploy, offboard then onboard):
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+    retry_codes = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"})
+
+    def __init__(self, clients: Clients, *, wait: Any = None, sleep: Sleep = time.sleep) -> None:
+        super().__init__(clients, wait=wait, sleep=sleep)
         self.handlers.update(
             {
                 ("create", "role"): self.create_role,

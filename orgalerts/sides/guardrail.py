@@ -11,6 +11,7 @@ SCPs never restrict the management account; that is AWS's rule, not a gap here.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from orgalerts.config import Config
@@ -18,7 +19,7 @@ from orgalerts.model.addresses import arn, role_arn
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import Resource, canonical_policy, is_managed_tags, managed_tags
 from orgalerts.model.scope import Scope
-from orgalerts.sides.base import Clients, Prerequisite, Side, Where, Writer
+from orgalerts.sides.base import Clients, Prerequisite, Side, Sleep, Where, Writer
 
 SCP = Kind("scp", "guardrail SCP")
 SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
@@ -227,8 +228,10 @@ def finding(change: Change) -> str:
 class GuardrailWriter(Writer):
     """Writes for the SCP and its attachments. `policy_ids` maps policy names to ids (live, or just created)."""
 
-    def __init__(self, clients: Clients, policy_ids: dict[str, str], *, wait: Any = None) -> None:
-        super().__init__(clients, wait=wait)
+    def __init__(
+        self, clients: Clients, policy_ids: dict[str, str], *, wait: Any = None, sleep: Sleep = time.sleep
+    ) -> None:
+        super().__init__(clients, wait=wait, sleep=sleep)
         self.orgs = clients.organizations
         self.policy_ids = policy_ids
         self.handlers.update(
@@ -269,7 +272,31 @@ class GuardrailWriter(Writer):
         self.orgs.detach_policy(PolicyId=change.resource.arn, TargetId=change.resource.props["target"])
 
 
-def policy_type_prerequisite(orgs: Any, plan: Plan) -> list[Prerequisite]:
+# EnablePolicyType is asynchronous: the root shows the type PENDING_ENABLE until it is ENABLED, and
+# attaching a policy of that type fails meanwhile. "Use ListRoots to see the status of policy types":
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_EnablePolicyType.html
+POLICY_TYPE_POLLS = 30
+POLICY_TYPE_POLL_SECONDS = 2.0
+
+
+def enable_policy_type(orgs: Any, root_id: str, sleep: Sleep) -> None:
+    """Enable SCPs on the root and wait (bounded) until ListRoots shows them ENABLED."""
+    orgs.enable_policy_type(RootId=root_id, PolicyType=SCP_TYPE)
+    for _ in range(POLICY_TYPE_POLLS):
+        if scp_policy_type_enabled(orgs)[1]:
+            return
+        sleep(POLICY_TYPE_POLL_SECONDS)
+    raise PolicyTypeNotReady(
+        f"service control policies on root {root_id} are still not ENABLED after "
+        f"{POLICY_TYPE_POLLS * POLICY_TYPE_POLL_SECONDS:g}s; run deploy again in a minute"
+    )
+
+
+class PolicyTypeNotReady(OSError):
+    """Enabling the SCP policy type took longer than we wait (an OSError: it stays inside its unit)."""
+
+
+def policy_type_prerequisite(orgs: Any, plan: Plan, sleep: Sleep) -> list[Prerequisite]:
     """Attaching an SCP needs the SCP policy type enabled on the root (read-only here)."""
     if not any(c.kind == "scp-attachment" and c.action == "create" for c in plan.changes):
         return []
@@ -279,7 +306,7 @@ def policy_type_prerequisite(orgs: Any, plan: Plan) -> list[Prerequisite]:
     return [
         Prerequisite(
             f"enable service control policies on root {root_id} (needed to attach the guardrail)",
-            lambda: orgs.enable_policy_type(RootId=root_id, PolicyType=SCP_TYPE),
+            lambda: enable_policy_type(orgs, root_id, sleep),
         )
     ]
 
@@ -301,9 +328,9 @@ class GuardrailSide(Side):
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_guardrail(clients.organizations, policy_name(config))
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
         policy_ids = {r.name: r.arn for r in live if r.kind == "scp" and r.managed}
-        return GuardrailWriter(clients, policy_ids, wait=wait)
+        return GuardrailWriter(clients, policy_ids, wait=wait, sleep=sleep)
 
     def finding(self, change: Change) -> str:
         return finding(change)
@@ -317,8 +344,8 @@ class GuardrailSide(Side):
             "so the guardrail does not protect its resources"
         ]
 
-    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
-        return policy_type_prerequisite(clients.organizations, plan)
+    def prerequisites(self, clients: Clients, plan: Plan, sleep: Sleep) -> list[Prerequisite]:
+        return policy_type_prerequisite(clients.organizations, plan, sleep)
 
 
 GUARDRAIL = GuardrailSide()

@@ -15,7 +15,7 @@ from orgalerts.model.addresses import MEMBER_REGION, Names, queue_arn, rule_arn
 from orgalerts.model.resources import Resource, canonical_json
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Where, Writer
+from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
 
 
 def member_pattern(config: Config) -> dict[str, object]:
@@ -107,8 +107,8 @@ class MemberSide(Side):
             dead_letters=everything or alerts.dead_letter_queues,
         )
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
-        return forwarding.ForwardingWriter(clients, wait=wait)
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
+        return forwarding.ForwardingWriter(clients, wait=wait, sleep=sleep)
 
 
 MEMBER = MemberSide()

@@ -16,7 +16,7 @@ from orgalerts.model.addresses import MEMBER_REGION
 from orgalerts.model.resources import Resource, canonical_json
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Where, Writer
+from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
 
 
 def account_change_pattern(scope: Scope) -> dict[str, object]:
@@ -66,8 +66,8 @@ class OrgWatchSide(Side):
         found = forwarding.read_role(clients.iam, names.org_forwarder_role, names.forwarder_policy)
         return found + forwarding.read_rule(clients.events, "default", names.org_watch_rule)
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
-        return forwarding.ForwardingWriter(clients, wait=wait)
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
+        return forwarding.ForwardingWriter(clients, wait=wait, sleep=sleep)
 
 
 ORG_WATCH = OrgWatchSide()

@@ -12,6 +12,7 @@ files is kept (and said so): audit logs are never deleted by orgalerts.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from orgalerts.aws import ClientError, error_code
@@ -28,7 +29,7 @@ from orgalerts.model.resources import (
     is_managed_tags,
 )
 from orgalerts.model.scope import Scope
-from orgalerts.sides.base import Clients, Prerequisite, Side, Where, Writer
+from orgalerts.sides.base import Clients, Prerequisite, Side, Sleep, Where, Writer
 
 BUCKET = Kind("bucket", "trail bucket")
 BUCKET_POLICY = Kind("bucket-policy", "trail bucket policy")
@@ -291,8 +292,8 @@ class TrailWriter(Writer):
 
     retry_codes = TRAIL_CONSISTENCY_CODES
 
-    def __init__(self, clients: Clients, region: str, *, wait: Any = None) -> None:
-        super().__init__(clients, wait=wait)
+    def __init__(self, clients: Clients, region: str, *, wait: Any = None, sleep: Sleep = time.sleep) -> None:
+        super().__init__(clients, wait=wait, sleep=sleep)
         self.s3 = clients.s3
         self.cloudtrail = clients.cloudtrail
         self.region = region
@@ -425,13 +426,13 @@ class TrailSide(Side):
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_trail_side(clients.s3, clients.cloudtrail, config, account_id)
 
-    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any) -> Writer:
-        return TrailWriter(clients, config.region, wait=wait)
+    def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
+        return TrailWriter(clients, config.region, wait=wait, sleep=sleep)
 
     def finding(self, change: Change) -> str:
         return finding(change)
 
-    def prerequisites(self, clients: Clients, plan: Plan) -> list[Prerequisite]:
+    def prerequisites(self, clients: Clients, plan: Plan, sleep: Sleep) -> list[Prerequisite]:
         return trusted_access_prerequisite(clients.organizations, plan)
 
 
