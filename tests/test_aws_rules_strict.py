@@ -94,7 +94,8 @@ def test_redrive__short_polls_come_back_empty_at_random__no_message_left(strict:
 
     report = run_redrive(strict.runner())
 
-    assert report.central is not None and report.central.changes == ["re-sent 25 held events from orgalerts-central-dlq"]
+    assert report.central is not None
+    assert report.central.changes == ["re-sent 25 held events from orgalerts-central-dlq"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
@@ -106,9 +107,7 @@ def test_guardrail__policy_type_enabled_asynchronously__deploy_waits_for_it(stri
     assert any("enable service control policies" in c for c in result.management.changes)
     orgs = strict.sim.client("organizations")
     (policy,) = [
-        p
-        for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
-        if p["Name"] == "orgalerts-guardrail"
+        p for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] if p["Name"] == "orgalerts-guardrail"
     ]
     assert orgs.list_targets_for_policy(PolicyId=policy["Id"])["Targets"]
 
