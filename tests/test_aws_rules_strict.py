@@ -18,6 +18,7 @@ from conftest import CallLog, SimOrg, build_org
 from moto import mock_aws
 
 from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.commands.doctor import run_doctor
 from orgalerts.commands.redrive import run_redrive
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
@@ -137,3 +138,14 @@ def test_runner__retry_wait_injected__strict_sandbox_still_converges(strict: Str
     runner = strict.runner()
     runner.retry_wait = tenacity.wait_none()
     assert exit_code(runner.converge("deploy", Mode.DEPLOY)) == 0
+
+
+def test_doctor__member_role_that_does_not_exist__fails_with_a_fix(strict: Strict) -> None:
+    ctx = strict.runner(member_role={"name": "NoSuchRole", "external_id": None}).ctx
+
+    report = run_doctor(ctx, sample=3)
+
+    (check,) = [c for c in report.checks if c.name == "member-role"]
+    assert check.status == "fail" and "cannot assume NoSuchRole" in check.detail
+    assert "create role NoSuchRole" in check.fix and "member_role.name" in check.fix
+    assert report.exit_code() == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import CallLog, SimOrg, make_engine
+from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
 from orgalerts.cli.render import to_json
 from orgalerts.engine.results import Mode, exit_code
@@ -151,3 +151,27 @@ def test_plan__after_deploy__nothing_then_config_change_lists_exactly_it(sim_org
     member_changes = {tuple(a.changes) for a in repatterned.accounts if a.status != "skipped"}
     assert member_changes == {("update rule default/orgalerts-forward: pattern",)}
     assert call_log.writes() == []
+
+
+def test_drift_plan_deploy_teardown__excluded_account__never_entered_nor_assumed_into(sim_org: SimOrg) -> None:
+    excluded = sim_org.accounts["excluded"]
+    calls = CallLog()
+    assumed: list[str] = []
+    engine = make_engine(sim_org.config(), calls)
+    engine.ctx.gateway.add_hook(
+        lambda acct, service, operation, params: (
+            assumed.append(str(params.get("RoleArn", ""))) if operation == "AssumeRole" else None
+        )
+    )
+
+    engine.converge("deploy", Mode.DEPLOY)
+    engine.converge("plan", Mode.PLAN)
+    engine.converge("drift", Mode.DRIFT, orphans=True)
+    engine.converge("repair", Mode.REPAIR, orphans=True, remove_orphans=True)
+    torn = engine.remove("teardown", None)
+
+    assert calls.for_account(excluded) == []
+    assert [arn for arn in assumed if f":{excluded}:" in arn] == []
+    assert [arn for arn in assumed if f":{MANAGEMENT}:" in arn] == []
+    (note,) = [a for a in torn.accounts if a.account_id == excluded]
+    assert note.status == "skipped" and "offboard" in note.notes[0]

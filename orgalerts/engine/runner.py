@@ -245,26 +245,49 @@ class Runner:
         return RunReport(command, accounts, central, found_orphans, management)
 
     def remove(self, command: str, account_ids: list[str] | None) -> RunReport:
-        """offboard (given accounts) or teardown (None: every account, then the central and management sides)."""
+        """offboard (given accounts: named explicitly, so entered even when excluded) or teardown (None: every
+        account it may enter, then the central and management sides)."""
         if account_ids is not None:
             accounts = self._run_members([Account(a, "", "ACTIVE") for a in account_ids], Mode.REMOVE, None)
             return RunReport(command, accounts, None)
         scope = self.scope()
         in_scope = {a.id for a in scope.in_scope}
-        everyone = [a for a in all_accounts(self.ctx.orgs_client()) if a.state == "ACTIVE"]
+        everyone = self._enterable(scope, [a for a in all_accounts(self.ctx.orgs_client()) if a.state == "ACTIVE"])
         accounts = self._run_members(everyone, Mode.REMOVE, scope, tolerate=lambda a: a.id not in in_scope)
+        accounts += self._not_entered(
+            scope, "teardown leaves what an earlier run may have left there; `orgalerts offboard ACCOUNT` removes it"
+        )
         central = self.run_central(Mode.REMOVE, scope)
         management = self.run_management(Mode.REMOVE, scope)
         accounts.sort(key=lambda r: r.account_id)
         return RunReport(command, accounts, central, management=management)
 
     def find_orphans(self, scope: Scope, *, remove: bool) -> list[SideResult]:
-        """Accounts outside the scope that still hold managed member resources."""
+        """Accounts outside the scope that still hold managed member resources (never an excluded account)."""
         in_scope = {a.id for a in scope.in_scope}
         outside = [a for a in all_accounts(self.ctx.orgs_client()) if a.id not in in_scope and a.state == "ACTIVE"]
         mode = Mode.REMOVE if remove else Mode.DRIFT
-        results = self._run_members(outside, mode, scope, orphan_check=True, tolerate=lambda _: True)
+        results = self._run_members(
+            self._enterable(scope, outside), mode, scope, orphan_check=True, tolerate=lambda _: True
+        )
         return [r for r in results if r.changes]
+
+    def _enterable(self, scope: Scope, accounts: list[Account]) -> list[Account]:
+        """Accounts a run outside the scope may enter: never one in organization.exclude_accounts (a
+        break-glass account is "never touched": assuming a role there is an alarm in itself), never the
+        management account unless it is in scope."""
+        barred = set(self.config.organization.exclude_accounts)
+        if scope.find(scope.management_account_id) is None:
+            barred.add(scope.management_account_id)
+        return [a for a in accounts if a.id not in barred]
+
+    def _not_entered(self, scope: Scope, why: str) -> list[SideResult]:
+        excluded = set(self.config.organization.exclude_accounts)
+        return [
+            SideResult(s.account.id, Status.SKIPPED, name=s.account.name, notes=[f"excluded: not entered; {why}"])
+            for s in scope.skipped
+            if s.account.id in excluded
+        ]
 
     def run_central(self, mode: Mode, scope: Scope) -> SideResult:
         return self.run_side(CENTRAL, Account(self.config.notification.account_id, "central", "ACTIVE"), mode, scope)
