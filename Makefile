@@ -31,6 +31,9 @@ plan: $(STAMP)
 drift: $(STAMP)
 	$(BIN)/orgalerts --config $(CONFIG) drift --repair --markdown drift-report.md
 
+## The same as `make drift` (the name the scheduling examples use).
+drift-repair: drift
+
 onboard: $(STAMP)
 	@test -n "$(ACCOUNT)" || (echo "usage: make onboard ACCOUNT=123456789012" >&2; exit 2)
 	$(BIN)/orgalerts --config $(CONFIG) onboard $(ACCOUNT)

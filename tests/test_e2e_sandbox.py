@@ -390,3 +390,25 @@ def test_e2e__tag_role_on_own_role__one_tamper_alert(deployed: Deployed) -> None
         deployed.client("iam", MEMBER).untag_role(RoleName="orgalerts-forwarder", TagKeys=["x"])
 
         deployed.engine.converge("deploy", Mode.DEPLOY)
+
+
+def test_watch__ctrl_c__stops_cleanly_with_the_count_and_removes_its_queue(deployed: Deployed) -> None:
+    import io
+
+    from orgalerts.commands.watch import run_watch
+
+    out = io.StringIO()
+    polls: list[float] = []
+
+    def sleep_then_ctrl_c(seconds: float) -> None:
+        # First idle poll: a person makes an IAM change; second: they press Ctrl-C (the documented way out).
+        polls.append(seconds)
+        if len(polls) == 1:
+            deployed.client("iam", MEMBER).create_user(UserName="watched-then-stopped")
+        elif "CreateUser" in out.getvalue():
+            raise KeyboardInterrupt
+
+    received = run_watch(deployed.engine.ctx, out, seconds=None, sleep=sleep_then_ctrl_c)
+
+    assert received == 1
+    assert [q for q in deployed.client("sqs", NOTIFICATION).list_queues().get("QueueUrls", []) if "watch" in q] == []

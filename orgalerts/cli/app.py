@@ -9,16 +9,20 @@ config makes it the environment, and the engine only ever sees an endpoint and k
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from orgalerts import __version__
 from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, error_text
 from orgalerts.cli import render
 from orgalerts.cli.progress import ProgressReporter
+from orgalerts.cli.render import plural
 from orgalerts.commands.doctor import run_doctor
 from orgalerts.commands.lifecycle import check_onboard
 from orgalerts.commands.notify import publish_drift
@@ -54,20 +58,20 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="orgalerts",
         description="Alerts on IAM configuration changes in every account of an AWS Organization.",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"orgalerts {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser)
     sub.add_parser("deploy", parents=[common], help="converge every in-scope account and the central side")
     sub.add_parser("plan", parents=[common], help="show what deploy would change; exit 3 if anything")
     _add_drift(sub, common)
     _add_lifecycle(sub, common)
     _add_verify(sub, common)
     watch = sub.add_parser("watch", parents=[common], help="print alerts as they arrive (Ctrl-C to stop)")
-    watch.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    watch.add_argument("--seconds", type=_positive, default=None, help="stop after this many seconds")
     sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
     doctor = sub.add_parser(
         "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
@@ -129,6 +133,16 @@ def _add_verify(sub: Any, common: argparse.ArgumentParser) -> None:
         help="seconds to wait for each alert (default 900 on AWS, 30 in the sandbox)",
     )
     verify.add_argument("--show-message", action="store_true", help="print the alert as a recipient reads it")
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return number
 
 
 def _opt(args: argparse.Namespace, name: str, default: Any = None) -> Any:
@@ -207,7 +221,13 @@ def cmd_offboard(args: argparse.Namespace, runner: Runner) -> int:
 
 def cmd_teardown(args: argparse.Namespace, runner: Runner) -> int:
     if not args.yes:  # without a terminal, run() already refused before anything started
-        sys.stderr.write("This removes every orgalerts-managed rule, role, bus, topic and subscription. Type 'yes': ")
+        config = runner.config
+        sys.stderr.write(
+            f"This removes every orgalerts-managed resource (prefix {config.resource_prefix!r}, tag managed-by: "
+            f"orgalerts): member rules, roles and queues in every account of the organization it may enter, the "
+            f"central bus, topic and subscriptions in account {config.notification.account_id} ({config.region}), "
+            f"and the management account's watch, trail and guardrail. Type 'yes': "
+        )
         sys.stderr.flush()
         if sys.stdin.readline().strip() != "yes":
             raise UsageError("teardown not confirmed; nothing was changed")
@@ -251,8 +271,11 @@ def cmd_doctor(args: argparse.Namespace, runner: Runner) -> int:
 
 def cmd_watch(args: argparse.Namespace, runner: Runner) -> int:
     sys.stderr.write("orgalerts watch: printing alerts as they arrive; Ctrl-C to stop\n")
-    received = run_watch(runner.ctx, sys.stdout, seconds=args.seconds)
-    sys.stderr.write(f"orgalerts watch: {received} alerts\n")
+    out = sys.stderr if _opt(args, "json") else sys.stdout  # with --json, stdout carries one document
+    received = run_watch(runner.ctx, out, seconds=args.seconds)
+    sys.stderr.write(f"orgalerts watch: {plural(received, 'alert')}\n")
+    if _opt(args, "json"):
+        render.write_document({"command": "watch", "alerts": received}, sys.stdout)
     return 0
 
 
@@ -284,8 +307,40 @@ RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
 }
 
 
+CONFIG_ENV = "ORGALERTS_CONFIG"
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    """--config, else $ORGALERTS_CONFIG, else config/accounts.yaml (relative to the current directory)."""
+    given = _opt(args, "config") or os.environ.get(CONFIG_ENV)
+    if given:
+        return str(given)
+    if not Path(DEFAULT_CONFIG_PATH).exists():
+        raise UsageError(
+            f"no {DEFAULT_CONFIG_PATH} in {Path.cwd()}: run from the orgalerts checkout, or pass --config FILE "
+            f"(or set {CONFIG_ENV})"
+        )
+    return DEFAULT_CONFIG_PATH
+
+
+def _check_output_path(args: argparse.Namespace) -> None:
+    """A report path that cannot be written is refused before any AWS call (nothing is run, nothing written)."""
+    path = _opt(args, "markdown")
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--markdown {path}: is a directory; give a file path such as {target / 'drift-report.md'}")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--markdown {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--markdown {path}: directory {parent} is not writable")
+
+
 def run(args: argparse.Namespace) -> int:
-    config = load_config(_opt(args, "config", DEFAULT_CONFIG_PATH))
+    config = load_config(_config_path(args))
+    _check_output_path(args)
     workers = _opt(args, "workers")
     if workers is not None and not 1 <= workers <= 256:
         raise UsageError("--workers takes a number from 1 to 256")
@@ -310,6 +365,34 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
 
 
+HINTS = {
+    "NoCredentialsError": "; configure credentials of the management account (AWS_PROFILE, `aws sso login`, or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or use the shipped sandbox config",
+    "EndpointConnectionError": "; AWS (or AWS_ENDPOINT_URL) cannot be reached: check the network, proxy settings "
+    "and AWS_ENDPOINT_URL",
+    "ConnectTimeoutError": "; AWS (or AWS_ENDPOINT_URL) cannot be reached: check the network and proxy settings",
+    "ExpiredToken": "; the credentials have expired: refresh them (e.g. `aws sso login`)",
+    "InvalidClientTokenId": "; the access key is not valid in this partition or was deleted",
+}
+
+
+def _hint(exc: BaseException) -> str:
+    code = type(exc).__name__ if not isinstance(exc, ClientError) else str(exc.response.get("Error", {}).get("Code"))
+    return HINTS.get(code, "")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a mistyped command."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        if "invalid choice:" in message and "argument COMMAND" in message:
+            wrong = message.split("invalid choice: ", 1)[1].split("'")[1]
+            close = difflib.get_close_matches(wrong, list(RUNNER_COMMANDS) + list(LOCAL_COMMANDS), n=1)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
+        super().error(message)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -321,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not debug:
         logging.getLogger("orgalerts").setLevel(logging.INFO)
+    else:  # orgalerts' own debug lines, not botocore's thousands (its wire log needs a debugger, not a CLI)
+        for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "werkzeug", "moto"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
     try:
         return run(args)
     except OrgAlertsError as exc:
@@ -332,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         # Organization-level failures (listing accounts, credentials) stop the run: nothing to report per account.
         if debug:
             raise
-        sys.stderr.write(f"orgalerts: error: {error_text(exc)}\n")
+        sys.stderr.write(f"orgalerts: error: {error_text(exc)}{_hint(exc)}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("orgalerts: interrupted; run the same command again to converge the rest\n")

@@ -17,6 +17,10 @@ from orgalerts.commands.verify import VerifyResult
 from orgalerts.engine.results import BASE_STATUSES, COMMAND_STATUSES, RunReport, SideResult, Status, exit_code
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def summary(report: RunReport) -> dict[str, int]:
     counts = Counter(str(r.status) for r in report.accounts)
     statuses = COMMAND_STATUSES.get(report.command, BASE_STATUSES)
@@ -66,7 +70,7 @@ def write_table(report: RunReport, stream: TextIO) -> None:
     for role, side in rows:
         label = f"{side.account_id} {side.name}".strip()
         listed = role != "account" or report.command in LISTING_COMMANDS or side.status == Status.FAILED
-        count = f" ({len(side.changes)} changes)" if side.changes and not listed else ""
+        count = f" ({plural(len(side.changes), 'change')})" if side.changes and not listed else ""
         stream.write(f"  {side.status:<10} {role:<8} {label}{count}\n")
         for change in side.changes if listed else []:
             stream.write(f"               - {change}\n")

@@ -27,17 +27,21 @@ def run_watch(
     sleep: Callable[[float], None] = time.sleep,
     poll_interval: float = 1.0,
 ) -> int:
-    """Print alerts until interrupted or `seconds` passed; returns how many arrived."""
+    """Print alerts until Ctrl-C (the documented way to stop: not an error) or `seconds` passed; returns how
+    many arrived. The temporary queue and subscription are removed either way."""
     name = f"{ctx.names.prefix}watch-{uuid.uuid4().hex[:10]}"
     deadline = None if seconds is None else clock() + seconds
     received = 0
     with TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, name) as listener:
-        while deadline is None or clock() < deadline:
-            bodies = listener.receive()
-            for body in bodies:
-                received += 1
-                out.write(body.rstrip() + "\n\n")
-                out.flush()
-            if not bodies:
-                sleep(poll_interval)
+        try:
+            while deadline is None or clock() < deadline:
+                bodies = listener.receive()
+                for body in bodies:
+                    received += 1
+                    out.write(body.rstrip() + "\n\n")
+                    out.flush()
+                if not bodies:
+                    sleep(poll_interval)
+        except KeyboardInterrupt:
+            pass
     return received

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from orgalerts.aws import ClientError, error_code
 from orgalerts.config import ROOT_ID_RE, Config
-from orgalerts.errors import UsageError
+from orgalerts.errors import ConfigError, UsageError
 from orgalerts.model.scope import Account, Scope, Skipped
 
 # IAM actions this module needs (merged by `orgalerts permissions`).
@@ -25,6 +26,9 @@ REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
         "organizations:DescribeAccount",
     ),
 }
+
+
+OU_MISSING = {"ChildNotFoundException", "OrganizationalUnitNotFoundException", "ParentNotFoundException"}
 
 
 def _state(raw: dict[str, Any]) -> str:
@@ -98,8 +102,13 @@ def _ou_path(orgs: Any, ou_id: str, source: str) -> str:
     for _ in range(10):  # Organizations nests OUs at most 5 deep below the root
         try:
             parents = orgs.list_parents(ChildId=current)["Parents"]
-        except orgs.exceptions.ChildNotFoundException:
-            raise UsageError(f"{source}: organization.ous: OU {ou_id} does not exist in this organization") from None
+        except ClientError as exc:
+            # AWS documents ChildNotFoundException; moto answers OrganizationalUnitNotFoundException.
+            if error_code(exc) not in OU_MISSING:
+                raise
+            raise ConfigError(
+                source, "organization.ous", f"OU ids of this organization; {ou_id} does not exist in it"
+            ) from None
         if not parents:
             break
         parent = parents[0]
