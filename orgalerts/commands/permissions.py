@@ -68,11 +68,18 @@ def _one_or_list(values: list[str]) -> str | list[str]:
     return values[0] if len(values) == 1 else values
 
 
+# In its own account the orchestrator is its own member role: `Context.member_access` uses the caller's
+# credentials there (no AssumeRole), and teardown and the orphan check visit every account, the management
+# account included, whatever the scope. So the orchestrator holds the member grants too; its identity policy
+# only acts in its own account, so `*` for the account in them reaches no other.
+ACTS_AS = {"orchestrator": ("orchestrator", "member"), "member": ("member",), "notification": ("notification",)}
+
+
 def policy_statements(config: Config, principal: str) -> list[dict[str, Any]]:
     """The statements of one principal: its grants this configuration uses, merged by Sid."""
     merged: dict[str, dict[str, Any]] = {}
     for grant in grants():
-        if grant.principal != principal or not grant.when(config):
+        if grant.principal not in ACTS_AS[principal] or not grant.when(config):
             continue
         resources = grant.resources(config)
         if not resources:
