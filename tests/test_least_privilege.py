@@ -21,6 +21,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ from orgalerts.commands.watch import run_watch
 from orgalerts.config import Config
 from orgalerts.engine.results import Mode, RunReport, Status, exit_code
 from orgalerts.engine.runner import Runner
+from orgalerts.sandbox.strict import actions as strict_actions
 from orgalerts.sandbox.strict import StrictEngine, StrictSettings, seed_least_privilege, send_hook
 from orgalerts.sides import forwarding
 
@@ -234,14 +236,34 @@ def test_features_off_then_teardown_of_what_an_earlier_config_left(sim: SimOrg) 
     assert [q for a in sim.in_scope for q in sqs_backends[a]["us-east-1"].queues] == []
 
 
-def test_trail_and_guardrail_with_exactly_the_printed_policies(sim: SimOrg) -> None:
-    """trail.create and guardrail.scp on, every alert feature on. SCPs settle at once here (pending reads 0):
-    the asynchronous case is the next test."""
+def test_trail_and_guardrail_with_exactly_the_printed_policies(
+    sim: SimOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trail.create and guardrail.scp on, every alert feature on: deploy, a second deploy, drift --repair of
+    a stopped trail, doctor, teardown."""
+    # Workaround for a strict-sandbox limit (orgalerts/sandbox/strict/request.py `_s3_operation`): in-process,
+    # boto3 addresses S3 virtual-hosted (bucket in the host name), which the parser reads as ListBuckets on
+    # no bucket; path-style requests are parsed right. Addressing style changes nothing in authorization.
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text("[default]\ns3 =\n    addressing_style = path\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+    # Workaround for a strict-sandbox bug (orgalerts/sandbox/strict/actions.py `_CLOUDTRAIL`): Get/PutEventSelectors
+    # name their trail in `TrailName`, the table reads `Name`, so the resource comes out as `trail/` (no name).
+    for operation in ("GetEventSelectors", "PutEventSelectors"):
+        action, _ = strict_actions.ACTIONS[("cloudtrail", operation)]
+        monkeypatch.setitem(strict_actions.ACTIONS, ("cloudtrail", operation), (action, strict_actions._trail("TrailName")))
     config = all_features(sim)
-    engine = least_privilege(sim, config, pending_reads=0).engine
+    engine = least_privilege(sim, config).engine
+    first = engine.converge("deploy", Mode.DEPLOY)
+    # The only failure: the guardrail's attachments, SCPs still PENDING_ENABLE (the product bug that
+    # test_guardrail_deploy_waits_for_scps_to_be_enabled shows); no permission is missing.
+    assert errors(first) == [
+        f"{MANAGEMENT} management: PolicyTypeNotEnabledException: This operation can be performed only for "
+        "enabled policy types."
+    ]
     deploy = engine.converge("deploy", Mode.DEPLOY)
     assert_ok(deploy)
-    assert deploy.management is not None and deploy.management.status == Status.CREATED
+    assert deploy.management is not None and deploy.management.status == Status.UPDATED  # the attachments
     assert_ok(engine.converge("deploy", Mode.DEPLOY))
     sim.client("cloudtrail").stop_logging(Name="orgalerts-trail")
     repaired = engine.converge("repair", Mode.REPAIR)
@@ -260,8 +282,9 @@ def test_trail_and_guardrail_with_exactly_the_printed_policies(sim: SimOrg) -> N
 )
 def test_guardrail_deploy_waits_for_scps_to_be_enabled(sim: SimOrg) -> None:
     config = all_features(sim)
-    engine = least_privilege(sim, config, pending_reads=2).engine
-    assert_ok(engine.converge("deploy", Mode.DEPLOY))
+    engine = least_privilege(sim, config).engine
+    report = engine.converge("deploy", Mode.DEPLOY)
+    assert not any("PolicyTypeNotEnabledException" in e for e in errors(report))
 
 
 def _without(printed: dict[str, dict[str, Any]], principal: str, action: str) -> dict[str, dict[str, Any]]:
@@ -306,4 +329,6 @@ def test_removing_one_action_fails_with_access_denied_naming_it(
         assert report.management is not None and report.management.status == Status.FAILED
         failed = {"management": report.management.error or ""}
     for error in failed.values():
-        assert "AccessDenied" in error and action in error, error
+        # AWS's denial code per service: AccessDenied (query), AccessDeniedException (JSON), AuthorizationError (SNS)
+        assert error.split(":", 1)[0] in ("AccessDenied", "AccessDeniedException", "AuthorizationError"), error
+        assert f"not authorized to perform: {action} on resource" in error, error
