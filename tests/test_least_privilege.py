@@ -38,8 +38,9 @@ from orgalerts.commands.watch import run_watch
 from orgalerts.config import Config
 from orgalerts.engine.results import Mode, RunReport, Status, exit_code
 from orgalerts.engine.runner import Runner
-from orgalerts.sandbox.strict import actions as strict_actions
+from orgalerts.model.addresses import account_root_arn
 from orgalerts.sandbox.strict import StrictEngine, StrictSettings, seed_least_privilege, send_hook
+from orgalerts.sandbox.strict import actions as strict_actions
 from orgalerts.sides import forwarding
 
 ROLE = "OrgAlertsMemberRole"
@@ -162,8 +163,8 @@ def test_every_flow_runs_with_exactly_the_printed_policies(sim: SimOrg, call_log
     # onboard: a new account in a target OU, its member role created by whoever provisions accounts
     new = sim.add_account("new1", "Prod")
     iam = sim.client("iam", new)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT}:root"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    trusted = {"Effect": "Allow", "Principal": {"AWS": account_root_arn(MANAGEMENT)}, "Action": "sts:AssumeRole"}
+    trust = {"Version": "2012-10-17", "Statement": [trusted]}
     iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
     iam.put_role_policy(RoleName=ROLE, PolicyName="orgalerts-member", PolicyDocument=json.dumps(lp.member_policy))
     scope = check_onboard(engine.ctx, new)
@@ -219,10 +220,14 @@ def test_features_off_then_teardown_of_what_an_earlier_config_left(sim: SimOrg) 
     # re-seed the same principals with the narrower policies
     for account in sim.accounts.values():
         iam = sim.client("iam", account)
-        iam.put_role_policy(RoleName=ROLE, PolicyName="orgalerts-member", PolicyDocument=json.dumps(seeded_for_off["member"]))
+        iam.put_role_policy(
+            RoleName=ROLE, PolicyName="orgalerts-member", PolicyDocument=json.dumps(seeded_for_off["member"])
+        )
         if account == sim.accounts["notification"]:
             iam.put_role_policy(
-                RoleName=ROLE, PolicyName="orgalerts-notification", PolicyDocument=json.dumps(seeded_for_off["notification"])
+                RoleName=ROLE,
+                PolicyName="orgalerts-notification",
+                PolicyDocument=json.dumps(seeded_for_off["notification"]),
             )
     sim.client("iam").put_user_policy(
         UserName="orgalerts-orchestrator", PolicyName="orgalerts-orchestrator",
@@ -251,7 +256,9 @@ def test_trail_and_guardrail_with_exactly_the_printed_policies(
     # name their trail in `TrailName`, the table reads `Name`, so the resource comes out as `trail/` (no name).
     for operation in ("GetEventSelectors", "PutEventSelectors"):
         action, _ = strict_actions.ACTIONS[("cloudtrail", operation)]
-        monkeypatch.setitem(strict_actions.ACTIONS, ("cloudtrail", operation), (action, strict_actions._trail("TrailName")))
+        monkeypatch.setitem(
+            strict_actions.ACTIONS, ("cloudtrail", operation), (action, strict_actions._trail("TrailName"))
+        )
     config = all_features(sim)
     engine = least_privilege(sim, config).engine
     first = engine.converge("deploy", Mode.DEPLOY)
@@ -310,9 +317,7 @@ def _without(printed: dict[str, dict[str, Any]], principal: str, action: str) ->
         ("orchestrator", "events:PutRule"),
     ],
 )
-def test_removing_one_action_fails_with_access_denied_naming_it(
-    sim: SimOrg, principal: str, action: str
-) -> None:
+def test_removing_one_action_fails_with_access_denied_naming_it(sim: SimOrg, principal: str, action: str) -> None:
     config = lp_config(sim)
     printed = _without(policies(config), principal, action)
     report = least_privilege(sim, config, printed=printed).engine.converge("deploy", Mode.DEPLOY)

@@ -16,13 +16,14 @@ from typing import Any
 
 from orgalerts.aws import AccountAccess, BotoCoreError, ClientError, error_code, error_text
 from orgalerts.commands.doctor_trails import TrailFinding, read_trails
+from orgalerts.config import Config
 from orgalerts.engine.context import Context
 from orgalerts.errors import UsageError
-from orgalerts.config import Config
 from orgalerts.model.addresses import MEMBER_REGION, bus_arn, trail_arn
 from orgalerts.model.scope import Scope
 from orgalerts.sides import guardrail
 from orgalerts.sides.base import Grant, everywhere
+
 
 # IAM permissions doctor needs (merged by `orgalerts permissions`). AssumeRole, the Organizations reads
 # (DescribeOrganization, ListRoots: ReadOrganizationStructure) and the guardrail's reads are declared next to

@@ -25,6 +25,7 @@ from orgalerts.sides.member import member_dlq_arns
 MAX_MESSAGES_PER_QUEUE = 10_000
 RESENT_MARK = "[re-sent by orgalerts redrive: this alert was held in a dead-letter queue after a delivery failure]"
 
+
 # IAM permissions of the drain (merged by `orgalerts permissions`): the dead-letter queues (queue*:
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html) and the alert topic
 # (topic*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html). Receiving

@@ -64,7 +64,14 @@ Arns = Callable[[Config], list[str]]
 
 
 def path_grants(
-    principal: str, *, role_sid: str, rule_sid: str, roles: Arns, used_roles: Arns, rules: Arns, used_rules: Arns,
+    principal: str,
+    *,
+    role_sid: str,
+    rule_sid: str,
+    roles: Arns,
+    used_roles: Arns,
+    rules: Arns,
+    used_rules: Arns,
     used: Callable[[Config], bool] = lambda _: True,
 ) -> tuple[Grant, ...]:
     """The grants of forwarding paths (role + rule + target). Reading and removing cover every role and rule

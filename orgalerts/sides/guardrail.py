@@ -24,6 +24,7 @@ SCP = Kind("scp", "guardrail SCP")
 SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
 KINDS = (SCP, SCP_ATTACHMENT)
 
+
 # IAM permissions of the orchestrator (management account) for the guardrail, only with guardrail.scp (the
 # side runs only then, teardown too: see GuardrailSide.enabled). All on "*": ListPolicies and ListRoots have no
 # resource type; the others' resource types (policy, root, account, ou) have ARNs holding the organization id
