@@ -137,7 +137,9 @@ def test_permissions__features_switched_off_are_not_granted() -> None:
     assert off["member"]["sqs:DeleteQueue"] == {"arn:aws:sqs:us-east-1:*:orgalerts-forward-dlq"}
     assert off["member"]["iam:CreateRole"] == {"arn:aws:iam::*:role/orgalerts-forwarder"}
     assert "arn:aws:iam::*:role/orgalerts-watchdog" in off["member"]["iam:DeleteRole"]
-    assert "iam:CreateRole" not in off["orchestrator"] and "iam:DeleteRole" in off["orchestrator"]
+    org_forwarder = "arn:aws:iam::*:role/orgalerts-org-forwarder"
+    assert org_forwarder not in off["orchestrator"]["iam:CreateRole"]
+    assert org_forwarder in off["orchestrator"]["iam:DeleteRole"]
     assert "arn:aws:sqs:us-east-1:222222222222:orgalerts-central-dlq" not in off["notification"]["sqs:CreateQueue"]
     tamper = "arn:aws:events:us-east-1:222222222222:rule/orgalerts-central/orgalerts-tamper"
     assert tamper not in off["notification"]["events:PutRule"] and tamper in off["notification"]["events:DeleteRule"]
