@@ -16,27 +16,40 @@ from typing import Any
 
 from orgalerts.aws import AccountAccess, BotoCoreError, ClientError, error_code, error_text
 from orgalerts.commands.doctor_trails import TrailFinding, read_trails
+from orgalerts.config import Config
 from orgalerts.engine.context import Context
 from orgalerts.errors import UsageError
-from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.addresses import MEMBER_REGION, bus_arn, trail_arn
 from orgalerts.model.scope import Scope
 from orgalerts.sides import guardrail
+from orgalerts.sides.base import Grant, everywhere
 
-# IAM actions doctor needs, by principal (merged by `orgalerts permissions`). AssumeRole and the
-# Organizations reads of the scope are declared by the engine's scope module. In member accounts doctor reads
-# trails only when there is no organization trail (cloudtrail:DescribeTrails, GetTrailStatus,
-# GetEventSelectors: OrganizationAccountAccessRole has them).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "orchestrator": (
-        "sts:GetCallerIdentity",
-        "organizations:DescribeOrganization",
-        "organizations:ListRoots",
-        "cloudtrail:DescribeTrails",
-        "cloudtrail:GetTrailStatus",
-        "cloudtrail:GetEventSelectors",
+
+# IAM permissions doctor needs (merged by `orgalerts permissions`). AssumeRole, the Organizations reads
+# (DescribeOrganization, ListRoots: ReadOrganizationStructure) and the guardrail's reads are declared next to
+# those calls; GetCallerIdentity needs no permission. Doctor reads every trail (not only orgalerts'): in the
+# management account, and in the sampled member accounts when there is no organization trail. DescribeTrails
+# has no resource type ("*"); GetTrailStatus and GetEventSelectors take trail*
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html). The region
+# check reads the notification account's default bus (event-bus*:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
+def _any_trail(config: Config) -> list[str]:
+    return [trail_arn("*", "*", "*")]
+
+
+TRAIL_READS = ("cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors")
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("orchestrator", "ListTrails", ("cloudtrail:DescribeTrails",), everywhere),
+    Grant("orchestrator", "ReadTrailSettings", TRAIL_READS, _any_trail),
+    Grant("member", "ListTrails", ("cloudtrail:DescribeTrails",), everywhere),
+    Grant("member", "ReadTrailSettings", TRAIL_READS, _any_trail),
+    Grant(
+        "notification",
+        "ReadDefaultEventBus",
+        ("events:DescribeEventBus",),
+        lambda c: [bus_arn(c.region, c.notification.account_id, "default")],
     ),
-    "notification": ("events:DescribeEventBus",),
-}
+)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 STATUSES = (OK, WARN, FAIL)

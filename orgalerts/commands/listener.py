@@ -12,20 +12,35 @@ from types import TracebackType
 from typing import Any
 
 from orgalerts.aws import BotoCoreError, ClientError, error_text
+from orgalerts.sides.base import Grant, everywhere
 
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "notification": (
-        "sqs:CreateQueue",
-        "sqs:TagQueue",
-        "sqs:GetQueueAttributes",
-        "sqs:SetQueueAttributes",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:DeleteQueue",
-        "sns:Subscribe",
-        "sns:Unsubscribe",
-    ),
-}
+# IAM actions on the temporary queue: each command using a listener grants them on its own queue names
+# (queue*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html).
+QUEUE_ACTIONS = (
+    "sqs:CreateQueue",
+    "sqs:TagQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:DeleteQueue",
+)
+# Subscribing is granted on the alert topic (topic*); Unsubscribe has no resource type, so only "*"
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html).
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("notification", "ManageAlertTopic", ("sns:Subscribe",), lambda c: [c.central.topic_arn]),
+    Grant("notification", "UnsubscribeFromAlertTopic", ("sns:Unsubscribe",), everywhere),
+)
+
+
+def temporary_queue_grant(kind: str) -> Grant:
+    """The listener's queue actions on the `<prefix><kind>-*` queues of the notification account."""
+    return Grant(
+        "notification",
+        "ManageTemporaryAlertQueues",
+        QUEUE_ACTIONS,
+        lambda c: [c.central.queue_arn(f"{c.names.prefix}{kind}-*")],
+    )
 
 
 def queue_policy(queue_arn: str, topic_arn: str) -> str:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import RunReport, Status, exit_code
+from orgalerts.sides.base import Grant
 
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"notification": ("sns:Publish",)}
+# `drift --publish` (topic*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html).
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("notification", "PublishToAlertTopic", ("sns:Publish",), lambda c: [c.central.topic_arn]),
+)
 MAX_LINES = 60  # SNS e-mail bodies stay readable; the full list is in the JSON or Markdown report
 
 

@@ -1,10 +1,24 @@
 """`orgalerts permissions`: the least-privilege IAM policies the tool needs, from what the code declares.
 
-Owns: merging the actions each side declares (the registry) and the `REQUIRED_ACTIONS` each engine and
-command module declares next to its calls (found by walking those packages, so no list is kept by
-hand) into three policies (orchestrator in the management account, member role, notification
-account), with resources narrowed where the names are known. tests/test_permissions.py fails if the
-code makes a call whose action is missing here.
+Owns: merging the grants each side declares (the registry) and the `REQUIRED_ACTIONS` grants each engine and
+command module declares next to its calls (found by walking those packages, so no list is kept by hand) into
+three policies: `orchestrator` (the management account's credentials), `member` (the member role in every
+in-scope account) and `notification` (the same role in the notification account, additionally).
+
+A grant (`orgalerts.sides.base.Grant`) names a principal, a Sid saying what it allows, its actions, the
+resources built from the configuration (`*` only for actions without a resource type) and whether the
+configuration uses it. Grants of one principal with the same Sid merge into one statement.
+
+What a configuration does not use is left out: the trail without trail.create, the guardrail without
+guardrail.scp, creating the dead-letter queues without alerts.dead_letter_queues, the organization watch's
+creation without alerts.account_changes, the watchdog and tamper rules' creation without alerts.tamper_alerts.
+Reading and removing orgalerts' own resources are granted whatever the configuration: the readers look for
+them (drift reports leftovers), and teardown, offboard or switching a feature off must remove what an earlier
+configuration created. The trail and the guardrail are the exception: their sides run only while switched on
+(teardown too), so removing them needs the policy printed with them on.
+
+tests/test_permissions.py fails if the code makes a call the printed policy does not allow, and lints every
+policy with parliament; tests/test_least_privilege.py runs the flows with exactly these policies.
 """
 
 from __future__ import annotations
@@ -17,15 +31,14 @@ from typing import Any
 
 from orgalerts import commands, engine
 from orgalerts.config import Config
-from orgalerts.model.addresses import arn, role_arn
+from orgalerts.sides.base import Grant
 from orgalerts.sides.registry import SIDES
 
 PRINCIPALS = ("orchestrator", "member", "notification")
-Declared = dict[str, tuple[str, ...]]
 
 
-def _declarations() -> Iterator[Declared]:
-    """Every side's required actions, and every engine or command module's REQUIRED_ACTIONS."""
+def _declarations() -> Iterator[tuple[Grant, ...]]:
+    """Every side's grants, and every engine or command module's REQUIRED_ACTIONS."""
     for side in SIDES:
         yield side.required_actions
     for package in (engine, commands):
@@ -35,72 +48,66 @@ def _declarations() -> Iterator[Declared]:
                 yield declared
 
 
+def grants() -> list[Grant]:
+    found = [grant for declared in _declarations() for grant in declared]
+    unknown = {g.principal for g in found} - set(PRINCIPALS)
+    if unknown:
+        raise ValueError(f"grants for unknown principals: {sorted(unknown)}")
+    return found
+
+
 def required_actions() -> dict[str, list[str]]:
+    """Every action the code may need, by principal, whatever the configuration."""
     merged: dict[str, set[str]] = {p: set() for p in PRINCIPALS}
-    for declared in _declarations():
-        for principal, actions in declared.items():
-            merged[principal].update(actions)
+    for grant in grants():
+        merged[grant.principal].update(grant.actions)
     return {p: sorted(actions) for p, actions in merged.items()}
 
 
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+# In its own account the orchestrator is its own member role: `Context.member_access` uses the caller's
+# credentials there (no AssumeRole), and teardown and the orphan check visit every account, the management
+# account included, whatever the scope. So the orchestrator holds the member grants too; its identity policy
+# only acts in its own account, so `*` for the account in them reaches no other.
+ACTS_AS = {"orchestrator": ("orchestrator", "member"), "member": ("member",), "notification": ("notification",)}
+
+
+def policy_statements(config: Config, principal: str) -> list[dict[str, Any]]:
+    """The statements of one principal: its grants this configuration uses, merged by Sid."""
+    merged: dict[str, dict[str, Any]] = {}
+    for grant in grants():
+        if grant.principal not in ACTS_AS[principal] or not grant.when(config):
+            continue
+        resources = grant.resources(config)
+        if not resources:
+            continue
+        entry = merged.setdefault(grant.sid, {"actions": set(), "resources": [], "condition": grant.condition})
+        if entry["condition"] != grant.condition:
+            raise ValueError(f"{principal} statement {grant.sid}: grants with different conditions")
+        entry["actions"].update(grant.actions)
+        entry["resources"] += [r for r in resources if r not in entry["resources"]]
+    statements = []
+    for sid, entry in merged.items():
+        if "*" in entry["resources"] and len(entry["resources"]) > 1:
+            raise ValueError(f"{principal} statement {sid}: `*` mixed with resource ARNs")
+        statement: dict[str, Any] = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Action": _one_or_list(sorted(entry["actions"])),
+            "Resource": _one_or_list(entry["resources"]),
+        }
+        if entry["condition"]:
+            statement["Condition"] = entry["condition"]
+        statements.append(statement)
+    return statements
+
+
 def policies(config: Config) -> dict[str, dict[str, Any]]:
-    """The three policy documents, resources narrowed to orgalerts' own names where IAM allows it."""
-    names = config.names
-    actions = required_actions()
-    orchestrator_actions = [a for a in actions["orchestrator"] if a != "sts:AssumeRole"]
-    verify_actions = ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")
-    member_role_actions = [a for a in actions["member"] if a.startswith("iam:") and a not in verify_actions]
-    member_other = [a for a in actions["member"] if a not in member_role_actions]
-    return {
-        "orchestrator": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ReadOrganization", "Effect": "Allow", "Action": orchestrator_actions, "Resource": "*"},
-                {
-                    "Sid": "AssumeMemberRole",
-                    "Effect": "Allow",
-                    "Action": "sts:AssumeRole",
-                    "Resource": role_arn("*", config.member_role.name),
-                },
-            ],
-        },
-        "member": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ForwarderRole",
-                    "Effect": "Allow",
-                    "Action": member_role_actions,
-                    "Resource": role_arn("*", names.forwarder_role),
-                },
-                {
-                    "Sid": "ForwardingRuleAndVerify",
-                    "Effect": "Allow",
-                    "Action": member_other,
-                    "Resource": [
-                        arn("events", "us-east-1", "*", f"rule/{names.prefix}*"),
-                        arn("iam", "", "*", f"policy/{names.prefix}verify-*"),
-                    ],
-                },
-            ],
-        },
-        "notification": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "CentralBusRuleTopicAndVerifyQueue",
-                    "Effect": "Allow",
-                    "Action": actions["notification"],
-                    "Resource": [
-                        arn("events", config.region, "*", f"event-bus/{names.prefix}*"),
-                        arn("events", config.region, "*", f"rule/{names.prefix}*"),
-                        arn("sns", config.region, "*", f"{names.prefix}*"),
-                        arn("sqs", config.region, "*", f"{names.prefix}verify-*"),
-                    ],
-                }
-            ],
-        },
-    }
+    """The three policy documents for this configuration."""
+    return {p: {"Version": "2012-10-17", "Statement": policy_statements(config, p)} for p in PRINCIPALS}
 
 
 def render(config: Config) -> str:

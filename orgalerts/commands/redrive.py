@@ -11,26 +11,36 @@ import json
 from typing import Any
 
 from orgalerts.aws import ClientError, error_code
+from orgalerts.config import Config
 from orgalerts.engine.results import RunReport, SideResult, Status
 from orgalerts.engine.runner import Runner
 from orgalerts.model.addresses import MEMBER_REGION
 from orgalerts.model.messages import alert_input_transformer, is_tamper_event, render, tamper_input_transformer
 from orgalerts.model.scope import Account
+from orgalerts.sides.base import Grant
+from orgalerts.sides.central import central_dlq_arns
 from orgalerts.sides.forwarding import QUEUE_MISSING
+from orgalerts.sides.member import member_dlq_arns
 
 MAX_MESSAGES_PER_QUEUE = 10_000
 RESENT_MARK = "[re-sent by orgalerts redrive: this alert was held in a dead-letter queue after a delivery failure]"
 
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "member": ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"),
-    "notification": (
-        "sqs:GetQueueUrl",
-        "sqs:GetQueueAttributes",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sns:Publish",
-    ),
-}
+
+# IAM permissions of the drain (merged by `orgalerts permissions`): the dead-letter queues (queue*:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html) and the alert topic
+# (topic*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html). Receiving
+# and deleting only with alerts.dead_letter_queues; GetQueueUrl (granted by the sides whatever the config)
+# finds no queue otherwise, and redrive has nothing to do.
+def _dead_letters(config: Config) -> bool:
+    return config.alerts.dead_letter_queues
+
+
+DRAIN = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage")
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("member", "RedriveMemberDeadLetterQueue", DRAIN, member_dlq_arns, _dead_letters),
+    Grant("notification", "RedriveCentralDeadLetterQueue", DRAIN, central_dlq_arns, _dead_letters),
+    Grant("notification", "PublishToAlertTopic", ("sns:Publish",), lambda c: [c.central.topic_arn]),
+)
 # A short-poll ReceiveMessage samples a subset of SQS's servers and may come back empty while messages
 # remain; a long poll (WaitTimeSeconds > 0) queries all of them. So: long-poll, and stop only when the
 # queue says it holds nothing (ApproximateNumberOfMessages), never on an empty receive alone.

@@ -19,14 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orgalerts.aws import BotoCoreError, ClientError, error_text
-from orgalerts.commands.listener import TopicListener
+from orgalerts.commands.listener import TopicListener, temporary_queue_grant
 from orgalerts.engine.context import Context
 from orgalerts.errors import UsageError
 from orgalerts.model.addresses import MEMBER_REGION, arn
 from orgalerts.model.resources import managed_tags
+from orgalerts.sides.base import Grant
 
-# IAM actions `verify` needs beyond its TopicListener's (merged by `orgalerts permissions`).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"member": ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")}
+# IAM permissions `verify` needs (merged by `orgalerts permissions`): the test policy in each member account
+# (policy*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html;
+# tags on create need iam:TagPolicy), and the listener's actions on verify's temporary queues.
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant(
+        "member",
+        "ManageVerifyTestPolicies",
+        ("iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy"),
+        lambda c: [arn("iam", "", "*", f"policy/{c.names.prefix}verify-*")],
+    ),
+    temporary_queue_grant("verify"),
+)
 
 POLL_INTERVAL_SECONDS = 5.0
 TEST_POLICY_DESCRIPTION = "orgalerts verify: harmless test change (an unattached policy), deleted right after"

@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
-from orgalerts.commands.listener import TopicListener
+from orgalerts.commands.listener import TopicListener, temporary_queue_grant
 from orgalerts.engine.context import Context
+from orgalerts.sides.base import Grant
 
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {}  # only the listener's
+# The listener's, on watch's own temporary queues (named below).
+REQUIRED_ACTIONS: tuple[Grant, ...] = (temporary_queue_grant("watch"),)
 
 
 def run_watch(

@@ -15,11 +15,15 @@ from orgalerts.config import Config
 from orgalerts.engine.scope import resolve_scope
 from orgalerts.model.addresses import MEMBER_REGION, CentralAddress, Names, role_arn
 from orgalerts.model.scope import Scope
-from orgalerts.sides.base import Clients, Side, Where
+from orgalerts.sides.base import Clients, Grant, Side, Where
 
-# IAM actions of the orchestrator's own calls here (merged by `orgalerts permissions`): who am I, and the
-# member role in each account (narrowed to the role's name in the printed policy).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {"orchestrator": ("sts:GetCallerIdentity", "sts:AssumeRole")}
+# IAM permissions of the orchestrator's own calls here (merged by `orgalerts permissions`): the member role in
+# each account (role*: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html).
+# sts:GetCallerIdentity needs no permission
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html), so it is not granted.
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("orchestrator", "AssumeMemberRole", ("sts:AssumeRole",), lambda c: [role_arn("*", c.member_role.name)]),
+)
 
 
 class Context:

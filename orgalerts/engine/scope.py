@@ -13,19 +13,29 @@ from orgalerts.aws import ClientError, error_code
 from orgalerts.config import ROOT_ID_RE, Config
 from orgalerts.errors import ConfigError, UsageError
 from orgalerts.model.scope import Account, Scope, Skipped
+from orgalerts.sides.base import Grant, everywhere
 
-# IAM actions this module needs (merged by `orgalerts permissions`).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "orchestrator": (
-        "organizations:DescribeOrganization",
-        "organizations:ListRoots",
-        "organizations:ListParents",
-        "organizations:ListAccounts",
-        "organizations:ListAccountsForParent",
-        "organizations:ListOrganizationalUnitsForParent",
-        "organizations:DescribeAccount",
+# IAM permissions of the orchestrator for these reads (merged by `orgalerts permissions`). On "*": DescribeOrganization,
+# ListRoots and ListAccounts have no resource type; DescribeAccount, ListParents, ListAccountsForParent and
+# ListOrganizationalUnitsForParent take account, ou or root ARNs, which hold the organization id the
+# configuration does not know, and the strict sandbox authorizes Organizations calls on "*" only
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html).
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant(
+        "orchestrator",
+        "ReadOrganizationStructure",
+        (
+            "organizations:DescribeOrganization",
+            "organizations:ListRoots",
+            "organizations:ListParents",
+            "organizations:ListAccounts",
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+            "organizations:DescribeAccount",
+        ),
+        everywhere,
     ),
-}
+)
 
 
 OU_MISSING = {"ChildNotFoundException", "OrganizationalUnitNotFoundException", "ParentNotFoundException"}

@@ -71,6 +71,35 @@ def eventually_consistent(exc: BaseException) -> bool:
     )
 
 
+def _always(config: Config) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Grant:
+    """IAM permissions one principal needs for some calls, declared next to those calls.
+
+    `principal`: "orchestrator" (the management account's credentials), "member" (the member role in every
+    in-scope account) or "notification" (the member role in the notification account, additionally).
+    `sid` says what the statement allows; grants with the same principal and Sid merge into one statement.
+    `resources(config)`: the ARNs orgalerts names (built with `orgalerts.model.addresses`), or ["*"] only
+    for actions that have no resource type in the Service Authorization Reference. `when(config)`: whether
+    this configuration uses the grant (`orgalerts permissions` leaves it out otherwise).
+    """
+
+    principal: str
+    sid: str
+    actions: tuple[str, ...]
+    resources: Callable[[Config], list[str]]
+    when: Callable[[Config], bool] = _always
+    condition: dict[str, dict[str, str]] | None = None
+
+
+def everywhere(config: Config) -> list[str]:
+    """For actions without a resource type: IAM only accepts "*" for them."""
+    return ["*"]
+
+
 class PartialFailure(Exception):
     """AWS accepted the call but reported a failed entry."""
 
@@ -133,8 +162,8 @@ class Side:
     where: Where = Where.MEMBER
     kinds: tuple[Kind, ...] = ()
     services: tuple[str, ...] = ()
-    # IAM actions by principal ("orchestrator", "member", "notification"), merged by `orgalerts permissions`.
-    required_actions: dict[str, tuple[str, ...]] = {}
+    # IAM permissions by principal ("orchestrator", "member", "notification"), merged by `orgalerts permissions`.
+    required_actions: tuple[Grant, ...] = ()
     # What drift says about an account where none of this side's resources exist (None: nothing special).
     not_deployed: str | None = None
     # Organization-wide (a trail, an SCP): `onboard`, which converges one account, leaves it alone.

@@ -26,7 +26,7 @@ from orgalerts.model.resources import (
 )
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
 from orgalerts.sides.org_watch import account_change_pattern
 
@@ -36,41 +36,6 @@ TOPIC = Kind("topic", "topic")
 TOPIC_POLICY = Kind("topic-policy", "topic policy")
 SUBSCRIPTION = Kind("subscription", "subscription")
 KINDS = (BUS, BUS_POLICY, TOPIC, TOPIC_POLICY, SUBSCRIPTION, forwarding.QUEUE, forwarding.RULE, forwarding.TARGET)
-
-READ_ACTIONS = (
-    "sqs:GetQueueUrl",
-    "sqs:GetQueueAttributes",
-    "sqs:ListQueueTags",
-    "events:DescribeEventBus",
-    "events:DescribeRule",
-    "events:ListTagsForResource",
-    "events:ListTargetsByRule",
-    "sns:GetTopicAttributes",
-    "sns:ListTagsForResource",
-    "sns:ListSubscriptionsByTopic",
-)
-WRITE_ACTIONS = (
-    "sqs:CreateQueue",
-    "sqs:TagQueue",
-    "sqs:SetQueueAttributes",
-    "sqs:DeleteQueue",
-    "events:CreateEventBus",
-    "events:TagResource",
-    "events:DeleteEventBus",
-    "events:PutPermission",
-    "events:RemovePermission",
-    "events:PutRule",
-    "events:DeleteRule",
-    "events:PutTargets",
-    "events:RemoveTargets",
-    "sns:CreateTopic",
-    "sns:TagResource",
-    "sns:DeleteTopic",
-    "sns:SetTopicAttributes",
-    "sns:Subscribe",
-    "sns:Unsubscribe",
-)
-
 
 # --- desired -------------------------------------------------------------------------------------------
 
@@ -352,12 +317,63 @@ class CentralWriter(forwarding.ForwardingWriter):
             self.clients.sns.unsubscribe(SubscriptionArn=change.resource.arn)
 
 
+# --- permissions (the member role in the notification account, `config.region`) ------------------------------
+
+
+def all_central_rule_arns(config: Config) -> list[str]:
+    """Every central rule orgalerts may have created, whatever the configuration (the reader looks for each)."""
+    central = config.central
+    names = central.names
+    on_bus = [names.central_rule, names.account_change_rule, names.tamper_rule]
+    arns = [rule_arn(central.region, central.account_id, names.central_bus, rule) for rule in on_bus]
+    return [*arns, rule_arn(central.region, central.account_id, "default", names.central_watch_rule)]
+
+
+def central_dlq_arns(config: Config) -> list[str]:
+    return [config.central.queue_arn(config.names.central_dlq)]
+
+
+def _bus(config: Config) -> list[str]:
+    return [config.central.bus_arn]
+
+
+def _topic(config: Config) -> list[str]:
+    return [config.central.topic_arn]
+
+
+# Resource types: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
+# (event-bus*: CreateEventBus, DescribeEventBus, DeleteEventBus; event-bus or rule: TagResource,
+# ListTagsForResource; PutPermission and RemovePermission have no resource type, so only "*");
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html (topic*: CreateTopic,
+# DeleteTopic, GetTopicAttributes, SetTopicAttributes, ListSubscriptionsByTopic, Subscribe, TagResource,
+# ListTagsForResource; Unsubscribe has no resource type, so only "*").
+# Rules for account changes and tamper alerts, and the dead-letter queue, are created only when their feature
+# is on and read and removed always (see `forwarding.path_grants`).
+CENTRAL_GRANTS: tuple[Grant, ...] = (
+    Grant("notification", "ReadAndRemoveCentralBus", ("events:DescribeEventBus", "events:ListTagsForResource",
+          "events:DeleteEventBus"), _bus),
+    Grant("notification", "ManageCentralBus", ("events:CreateEventBus", "events:TagResource"), _bus),
+    Grant("notification", "ManageCentralBusPolicy", ("events:PutPermission", "events:RemovePermission"), everywhere),
+    Grant("notification", "ReadAndRemoveCentralRules", forwarding.RULE_READ + forwarding.RULE_REMOVE,
+          all_central_rule_arns),
+    Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, central_rule_arns),
+    Grant("notification", "ReadAndRemoveAlertTopic", ("sns:GetTopicAttributes", "sns:ListTagsForResource",
+          "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"), _topic),
+    Grant("notification", "ManageAlertTopic", ("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes",
+          "sns:Subscribe"), _topic),
+    Grant("notification", "UnsubscribeFromAlertTopic", ("sns:Unsubscribe",), everywhere),
+    *forwarding.queue_grants(
+        "notification", "CentralDeadLetterQueue", central_dlq_arns, lambda c: c.alerts.dead_letter_queues
+    ),
+)  # fmt: skip
+
+
 class CentralSide(Side):
     name = "central"
     where = Where.CENTRAL
     kinds = KINDS
     services = ("events", "sns", "sqs")
-    required_actions = {"notification": READ_ACTIONS + WRITE_ACTIONS}
+    required_actions = CENTRAL_GRANTS
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
         return central_resources(config, scope)

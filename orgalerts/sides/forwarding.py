@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from orgalerts.aws import ClientError, error_code
@@ -26,7 +27,7 @@ from orgalerts.model.resources import (
     is_managed_tags,
     managed_tags,
 )
-from orgalerts.sides.base import Clients, Sleep, Writer, raise_failed_entries
+from orgalerts.sides.base import Clients, Grant, Sleep, Writer, raise_failed_entries
 
 QUEUE = Kind("queue", "dead-letter queue")
 ROLE = Kind("role", "forwarder role")
@@ -36,37 +37,64 @@ TARGET = Kind("target", "rule target")
 # Apply order: parents before children (a target needs its rule, its role and its dead-letter queue).
 KINDS = (QUEUE, ROLE, ROLE_POLICY, RULE, TARGET)
 
-# IAM actions of the reads and writes below, by principal (the principals whose sides use them).
-READ_ACTIONS = (
-    "iam:GetRole",
-    "iam:ListRoleTags",
-    "iam:GetRolePolicy",
-    "events:DescribeRule",
-    "events:ListTagsForResource",
-    "events:ListTargetsByRule",
-    "sqs:GetQueueUrl",
-    "sqs:GetQueueAttributes",
-    "sqs:ListQueueTags",
-)
-# Tagging on create and passing the forwarder role to EventBridge are separate authorisations in IAM.
-WRITE_ACTIONS = (
-    "iam:CreateRole",
-    "iam:TagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:DeleteRole",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:PassRole",
-    "events:PutRule",
-    "events:TagResource",
-    "events:DeleteRule",
-    "events:PutTargets",
-    "events:RemoveTargets",
-    "sqs:CreateQueue",
-    "sqs:TagQueue",
-    "sqs:SetQueueAttributes",
-    "sqs:DeleteQueue",
-)
+# IAM actions of the reads and writes below, in three groups per kind: what reading needs (drift, and the
+# reads every run makes), what removing needs (teardown, offboard, a feature switched off), and what creating
+# and updating need. Tagging on create and passing a forwarder role to EventBridge are separate authorisations.
+# Resource types per action (all resource-level, so every grant names orgalerts' own resources):
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
+#   role*: GetRole, ListRoleTags, GetRolePolicy, CreateRole, TagRole, UpdateAssumeRolePolicy, PutRolePolicy,
+#   DeleteRolePolicy, DeleteRole, PassRole (condition key iam:PassedToService)
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
+#   rule-on-default-event-bus / rule-on-custom-event-bus: DescribeRule, ListTargetsByRule, PutRule, DeleteRule,
+#   PutTargets, RemoveTargets, ListTagsForResource, TagResource (the two tag actions: event-bus too)
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
+#   queue*: GetQueueUrl, GetQueueAttributes, ListQueueTags, CreateQueue, TagQueue, SetQueueAttributes, DeleteQueue
+ROLE_READ = ("iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy")
+ROLE_REMOVE = ("iam:DeleteRolePolicy", "iam:DeleteRole")
+ROLE_WRITE = ("iam:CreateRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy")
+RULE_READ = ("events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule")
+RULE_REMOVE = ("events:RemoveTargets", "events:DeleteRule")
+RULE_WRITE = ("events:PutRule", "events:TagResource", "events:PutTargets")
+QUEUE_READ = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags")
+QUEUE_REMOVE = ("sqs:DeleteQueue",)
+QUEUE_WRITE = ("sqs:CreateQueue", "sqs:TagQueue", "sqs:SetQueueAttributes")
+# PutTargets with a RoleArn needs iam:PassRole on that role; only ever to EventBridge.
+PASSED_TO_EVENTBRIDGE = {"StringEquals": {"iam:PassedToService": "events.amazonaws.com"}}
+
+Arns = Callable[[Config], list[str]]
+
+
+def path_grants(
+    principal: str,
+    *,
+    role_sid: str,
+    rule_sid: str,
+    roles: Arns,
+    used_roles: Arns,
+    rules: Arns,
+    used_rules: Arns,
+    used: Callable[[Config], bool] = lambda _: True,
+) -> tuple[Grant, ...]:
+    """The grants of forwarding paths (role + rule + target). Reading and removing cover every role and rule
+    orgalerts may have created under any configuration (`roles`, `rules`): the readers look for them whatever
+    the configuration, and removal of what an earlier configuration left must work. Creating, updating and
+    passing a role cover only what this configuration uses (`used_roles`, `used_rules`, when `used`)."""
+    return (
+        Grant(principal, f"ReadAndRemove{role_sid}", ROLE_READ + ROLE_REMOVE, roles),
+        Grant(principal, f"Manage{role_sid}", ROLE_WRITE, used_roles, used),
+        Grant(principal, f"Pass{role_sid}ToEventBridge", ("iam:PassRole",), used_roles, used, PASSED_TO_EVENTBRIDGE),
+        Grant(principal, f"ReadAndRemove{rule_sid}", RULE_READ + RULE_REMOVE, rules),
+        Grant(principal, f"Manage{rule_sid}", RULE_WRITE, used_rules, used),
+    )
+
+
+def queue_grants(principal: str, sid: str, queues: Arns, used: Callable[[Config], bool]) -> tuple[Grant, ...]:
+    """A dead-letter queue: read and removed whatever the configuration (see `path_grants`), made when used."""
+    return (
+        Grant(principal, f"ReadAndRemove{sid}", QUEUE_READ + QUEUE_REMOVE, queues),
+        Grant(principal, f"Manage{sid}", QUEUE_WRITE, queues, used),
+    )
+
 
 DLQ_RETENTION_SECONDS = "1209600"
 # EventBridge's own maximums, stated explicitly so drift sees it if someone lowers them.

@@ -19,29 +19,34 @@ from orgalerts.model.addresses import arn, role_arn
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import Resource, canonical_policy, is_managed_tags, managed_tags
 from orgalerts.model.scope import Scope
-from orgalerts.sides.base import Clients, Prerequisite, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Prerequisite, Side, Sleep, Where, Writer, everywhere
 
 SCP = Kind("scp", "guardrail SCP")
 SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
 KINDS = (SCP, SCP_ATTACHMENT)
 
-# IAM actions of the orchestrator (management account) for the guardrail (merged by `orgalerts permissions`).
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "orchestrator": (
-        "organizations:ListPolicies",
-        "organizations:DescribePolicy",
-        "organizations:ListTagsForResource",
-        "organizations:ListTargetsForPolicy",
-        "organizations:CreatePolicy",
-        "organizations:TagResource",
-        "organizations:UpdatePolicy",
-        "organizations:DeletePolicy",
-        "organizations:AttachPolicy",
-        "organizations:DetachPolicy",
-        "organizations:ListRoots",
-        "organizations:EnablePolicyType",
-    ),
-}
+
+# IAM permissions of the orchestrator (management account) for the guardrail, only with guardrail.scp (the
+# side runs only then, teardown too: see GuardrailSide.enabled). All on "*": ListPolicies and ListRoots have no
+# resource type; the others' resource types (policy, root, account, ou) have ARNs holding the organization id
+# and AWS-assigned policy and root ids, which the configuration does not know
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html), and the
+# strict sandbox authorizes Organizations calls on "*" only (orgalerts/sandbox/strict/actions.py).
+def _guarding(config: Config) -> bool:
+    return config.guardrail.scp
+
+
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("orchestrator", "ReadGuardrailPolicy", (
+        "organizations:ListPolicies", "organizations:DescribePolicy", "organizations:ListTagsForResource",
+        "organizations:ListTargetsForPolicy", "organizations:ListRoots",
+    ), everywhere, _guarding),
+    Grant("orchestrator", "ManageGuardrailPolicy", (
+        "organizations:CreatePolicy", "organizations:TagResource", "organizations:UpdatePolicy",
+        "organizations:DeletePolicy", "organizations:AttachPolicy", "organizations:DetachPolicy",
+    ), everywhere, _guarding),
+    Grant("orchestrator", "EnableServiceControlPolicies", ("organizations:EnablePolicyType",), everywhere, _guarding),
+)  # fmt: skip
 
 SCP_TYPE = "SERVICE_CONTROL_POLICY"
 MAX_SCP_CHARS = 5120  # AWS's limit on an SCP document

@@ -11,11 +11,11 @@ from typing import Any
 
 from orgalerts.config import Config
 from orgalerts.model import patterns
-from orgalerts.model.addresses import MEMBER_REGION, Names, queue_arn, rule_arn
+from orgalerts.model.addresses import MEMBER_REGION, Names, queue_arn, role_arn, rule_arn
 from orgalerts.model.resources import Resource, canonical_json
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer
 
 
 def member_pattern(config: Config) -> dict[str, object]:
@@ -84,12 +84,45 @@ def read_member(clients: Clients, names: Names, *, watchdog: bool = True, dead_l
     return found
 
 
+# --- permissions (the member role, in every in-scope account, us-east-1; `*` for the account id) -------------
+
+
+def _roles(config: Config, *, used: bool = False) -> list[str]:
+    names = config.names
+    watchdog = not used or config.alerts.tamper_alerts
+    return [role_arn("*", names.forwarder_role)] + ([role_arn("*", names.watchdog_role)] if watchdog else [])
+
+
+def _rules(config: Config, *, used: bool = False) -> list[str]:
+    names = config.names
+    rules = [names.member_rule] + ([names.watchdog_rule] if not used or config.alerts.tamper_alerts else [])
+    return [rule_arn(MEMBER_REGION, "*", "default", rule) for rule in rules]
+
+
+def member_dlq_arns(config: Config) -> list[str]:
+    return [queue_arn(MEMBER_REGION, "*", config.names.member_dlq)]
+
+
+# The watchdog role and rule (alerts.tamper_alerts) and the dead-letter queue (alerts.dead_letter_queues) are
+# created only when on; read and removed always (`forwarding.path_grants`): the readers look for them when the
+# forwarding rule shows they were on, and teardown or turning the feature off must remove them.
+MEMBER_GRANTS: tuple[Grant, ...] = forwarding.path_grants(
+    "member",
+    role_sid="ForwarderRoles",
+    rule_sid="ForwardingRules",
+    roles=_roles,
+    used_roles=lambda c: _roles(c, used=True),
+    rules=_rules,
+    used_rules=lambda c: _rules(c, used=True),
+) + forwarding.queue_grants("member", "MemberDeadLetterQueue", member_dlq_arns, lambda c: c.alerts.dead_letter_queues)
+
+
 class MemberSide(Side):
     name = "member"
     where = Where.MEMBER
     kinds = forwarding.KINDS
     services = ("iam", "events", "sqs")
-    required_actions = {"member": forwarding.READ_ACTIONS + forwarding.WRITE_ACTIONS}
+    required_actions = MEMBER_GRANTS
     not_deployed = "account not deployed (new account?): forwarder role, rule and target missing"
 
     def region(self, config: Config) -> str:

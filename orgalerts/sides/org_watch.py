@@ -12,11 +12,11 @@ from typing import Any
 
 from orgalerts.config import Config
 from orgalerts.model import patterns
-from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.addresses import MEMBER_REGION, role_arn, rule_arn
 from orgalerts.model.resources import Resource, canonical_json
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer
 
 
 def account_change_pattern(scope: Scope) -> dict[str, object]:
@@ -40,12 +40,27 @@ def org_watch_resources(config: Config, scope: Scope) -> list[Resource]:
     )
 
 
+# Permissions of the orchestrator (management account, us-east-1; `*` for the account id, which the config
+# does not name). Created only with alerts.account_changes; read and removed always: teardown runs this side
+# whatever the configuration and removes what an earlier one left.
+ORG_WATCH_GRANTS: tuple[Grant, ...] = forwarding.path_grants(
+    "orchestrator",
+    role_sid="OrgForwarderRole",
+    rule_sid="OrgWatchRule",
+    roles=lambda c: [role_arn("*", c.names.org_forwarder_role)],
+    used_roles=lambda c: [role_arn("*", c.names.org_forwarder_role)],
+    rules=lambda c: [rule_arn(MEMBER_REGION, "*", "default", c.names.org_watch_rule)],
+    used_rules=lambda c: [rule_arn(MEMBER_REGION, "*", "default", c.names.org_watch_rule)],
+    used=lambda c: c.alerts.account_changes,
+)
+
+
 class OrgWatchSide(Side):
     name = "org-watch"
     where = Where.MANAGEMENT
     kinds = forwarding.KINDS
     services = ("iam", "events")
-    required_actions = {"orchestrator": forwarding.READ_ACTIONS + forwarding.WRITE_ACTIONS}
+    required_actions = ORG_WATCH_GRANTS
 
     def region(self, config: Config) -> str:
         return MEMBER_REGION  # Organizations events are delivered in us-east-1

@@ -17,7 +17,7 @@ from typing import Any
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.config import Config
-from orgalerts.model.addresses import bucket_arn
+from orgalerts.model.addresses import bucket_arn, role_arn
 from orgalerts.model.addresses import trail_arn as make_trail_arn
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import (
@@ -29,45 +29,15 @@ from orgalerts.model.resources import (
     is_managed_tags,
 )
 from orgalerts.model.scope import Scope
-from orgalerts.sides.base import Clients, Prerequisite, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Prerequisite, Side, Sleep, Where, Writer, everywhere
 
 BUCKET = Kind("bucket", "trail bucket")
 BUCKET_POLICY = Kind("bucket-policy", "trail bucket policy")
 TRAIL = Kind("trail", "organization trail")
 KINDS = (BUCKET, BUCKET_POLICY, TRAIL)
 
-# IAM actions of the management account's principal (the orchestrator) for the trail (merged by
-# `orgalerts permissions`). CloudTrail needs trusted access in Organizations and its service-linked role
-# to create an organization trail: the caller needs the rights to set both up.
-REQUIRED_ACTIONS: dict[str, tuple[str, ...]] = {
-    "orchestrator": (
-        "s3:CreateBucket",
-        "s3:DeleteBucket",
-        "s3:GetBucketTagging",
-        "s3:PutBucketTagging",
-        "s3:GetBucketPolicy",
-        "s3:PutBucketPolicy",
-        "s3:DeleteBucketPolicy",
-        "s3:GetBucketPublicAccessBlock",
-        "s3:PutBucketPublicAccessBlock",
-        "cloudtrail:DescribeTrails",
-        "cloudtrail:GetTrailStatus",
-        "cloudtrail:GetEventSelectors",
-        "cloudtrail:ListTags",
-        "cloudtrail:CreateTrail",
-        "cloudtrail:AddTags",
-        "cloudtrail:UpdateTrail",
-        "cloudtrail:PutEventSelectors",
-        "cloudtrail:StartLogging",
-        "cloudtrail:DeleteTrail",
-        "organizations:ListAWSServiceAccessForOrganization",
-        "organizations:EnableAWSServiceAccess",
-        "iam:GetRole",
-        "iam:CreateServiceLinkedRole",
-    ),
-}
-
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
+CLOUDTRAIL_SERVICE_LINKED_ROLE = "aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail"
 # CreateTrail right after PutBucketPolicy can see the old (missing) policy for a moment.
 TRAIL_CONSISTENCY_CODES = frozenset({"InsufficientS3BucketPolicyException"})
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
@@ -397,6 +367,57 @@ def trusted_access_prerequisite(orgs: Any, plan: Plan) -> list[Prerequisite]:
             lambda: orgs.enable_aws_service_access(ServicePrincipal=CLOUDTRAIL_SERVICE),
         )
     ]
+
+
+# --- permissions (the orchestrator, management account; only with trail.create) ----------------------------
+
+
+def _bucket(config: Config) -> list[str]:
+    # The management account's id is not in the config: `*` stands for it in the bucket's name.
+    return [bucket_arn(bucket_name(config, "*"))]
+
+
+def _trail(config: Config) -> list[str]:
+    return [trail_arn(config, "*")]
+
+
+def _creating_trail(config: Config) -> bool:
+    return config.trail.create
+
+
+# The trail side runs only with trail.create (teardown too: see TrailSide.enabled), so without it nothing is
+# granted. Resource types:
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html (bucket*: CreateBucket,
+# DeleteBucket, Get/PutBucketTagging, Get/Put/DeleteBucketPolicy, Get/PutBucketPublicAccessBlock);
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html (trail*: CreateTrail,
+# UpdateTrail, DeleteTrail, GetTrailStatus, Get/PutEventSelectors, StartLogging, AddTags, ListTags; DescribeTrails
+# has no resource type: "*"); https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html
+# (ListAWSServiceAccessForOrganization and EnableAWSServiceAccess have no resource type: "*"). An organization
+# trail needs CloudTrail's trusted access and service-linked role, set up with the caller's rights
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-an-organizational-trail-prepare.html);
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
+# (role*: GetRole, CreateServiceLinkedRole, condition key iam:AWSServiceName).
+REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    Grant("orchestrator", "ManageTrailBucket", (
+        "s3:CreateBucket", "s3:DeleteBucket", "s3:GetBucketTagging", "s3:PutBucketTagging", "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPublicAccessBlock",
+        "s3:PutBucketPublicAccessBlock",
+    ), _bucket, _creating_trail),
+    Grant("orchestrator", "ManageOrganizationTrail", (
+        "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors", "cloudtrail:ListTags", "cloudtrail:CreateTrail",
+        "cloudtrail:AddTags", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging",
+        "cloudtrail:DeleteTrail",
+    ), _trail, _creating_trail),
+    Grant("orchestrator", "ListTrails", ("cloudtrail:DescribeTrails",), everywhere, _creating_trail),
+    Grant("orchestrator", "EnableCloudTrailTrustedAccess", (
+        "organizations:ListAWSServiceAccessForOrganization", "organizations:EnableAWSServiceAccess",
+    ), everywhere, _creating_trail),
+    Grant("orchestrator", "ReadCloudTrailServiceLinkedRole", ("iam:GetRole",),
+          lambda c: [role_arn("*", CLOUDTRAIL_SERVICE_LINKED_ROLE)], _creating_trail),
+    Grant("orchestrator", "CreateCloudTrailServiceLinkedRole", ("iam:CreateServiceLinkedRole",),
+          lambda c: [role_arn("*", CLOUDTRAIL_SERVICE_LINKED_ROLE)], _creating_trail,
+          {"StringEquals": {"iam:AWSServiceName": CLOUDTRAIL_SERVICE}}),
+)  # fmt: skip
 
 
 class TrailSide(Side):

@@ -255,10 +255,9 @@ _S3_ACTION_NAMES = {
     "ListObjectsV2": "ListBucket",
 }
 _CLOUDTRAIL: dict[str, Builder] = {
-    **{op: _trail("Name") for op in (
-        "CreateTrail", "DeleteTrail", "GetEventSelectors", "PutEventSelectors", "StartLogging", "StopLogging",
-        "UpdateTrail",
-    )},
+    **{op: _trail("Name") for op in ("CreateTrail", "DeleteTrail", "StartLogging", "StopLogging", "UpdateTrail")},
+    # Get/PutEventSelectors name the trail in `TrailName` (botocore's CloudTrail model), not `Name`.
+    "GetEventSelectors": _trail("TrailName"), "PutEventSelectors": _trail("TrailName"),
     "GetTrailStatus": _trail("Name"), "GetTrail": _trail("Name"), "AddTags": _trail("ResourceId"),
     "RemoveTags": _trail("ResourceId"), "DescribeTrails": _star, "ListTrails": _star, "LookupEvents": _star,
 }  # fmt: skip
@@ -294,4 +293,15 @@ def required(service: str, operation: str, params: Mapping[str, Any], ctx: Ctx) 
     if entry is None:
         return None
     action, build = entry
-    return [(action, resource) for resource in build(params, ctx)]
+    return [(action, resource) for resource in build(params, ctx)] + _passed_roles(service, operation, params)
+
+
+def _passed_roles(service: str, operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Handing a role to a service is its own authorization: PutTargets with a target RoleArn needs
+    iam:PassRole on that role. https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html
+    (the condition key iam:PassedToService is set by `authorize._context`)."""
+    if (service, operation) != ("events", "PutTargets"):
+        return []
+    targets = params.get("Targets") or []
+    roles = [t.get("RoleArn") for t in targets if isinstance(t, Mapping)]
+    return [("iam:PassRole", role) for role in roles if isinstance(role, str) and role]

@@ -39,6 +39,9 @@ def _context(call: StrictCall, principal: Principal) -> dict[str, Sequence[str]]
         "aws:principalarn": [principal.arn],
         "aws:requestedregion": [call.region],
         "aws:principaltype": [{"root": "Account", "role": "AssumedRole", "user": "User"}[principal.kind]],
+        # The service a role is passed to (PutTargets hands the target's role to EventBridge):
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_PassedToService
+        "iam:passedtoservice": [f"{call.service}.amazonaws.com"],
     }
     external_id = call.parameters.get("ExternalId")
     if isinstance(external_id, str):

@@ -68,6 +68,16 @@ def _s3_operation(method: str, path: str, query: Mapping[str, str]) -> str:
     return {"PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, "GetObject")
 
 
+_VIRTUAL_HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*?)\.s3[.-]")
+
+
+def _path_style(host: str, path: str) -> str:
+    """A virtual-hosted S3 request (bucket in the host name, as boto3 sends to AWS and in-process moto sees it)
+    as the path-style request it is equivalent to, so the bucket is found the same way."""
+    m = _VIRTUAL_HOST.match(host.split(":")[0])
+    return f"/{m.group('bucket')}{path}" if m else path
+
+
 def parse_call(
     headers: Mapping[str, str], method: str, url_path: str, query_string: str, body: bytes
 ) -> StrictCall | None:
@@ -87,6 +97,7 @@ def parse_call(
     target = lowered.get("x-amz-target", "")
     params: dict[str, Any]
     if service == "s3":
+        url_path = _path_style(lowered.get("host", ""), url_path)
         operation, protocol = _s3_operation(method, url_path, dict(query_pairs)), "rest-xml"
         params = {"Bucket": next((p for p in url_path.split("/") if p), "")}
     elif target:
@@ -129,4 +140,6 @@ def call_from_request(request: Any) -> StrictCall | None:
         raw = b""
     headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
     url = urlsplit(str(request.url))
+    if not any(k.lower() == "host" for k in headers):  # botocore adds Host when sending: take it from the URL
+        headers["Host"] = url.netloc
     return parse_call(headers, str(request.method), url.path or "/", url.query, raw)
