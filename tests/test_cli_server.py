@@ -1,4 +1,12 @@
-"""The CLI as a user drives it: a subprocess against a moto server on 127.0.0.1 via AWS_ENDPOINT_URL."""
+"""The CLI as a user drives it: a subprocess against a moto server on 127.0.0.1 via AWS_ENDPOINT_URL.
+
+The server is the sandbox's (moto behind the CloudTrail emulation) in strict mode, unless
+ORGALERTS_SANDBOX_STRICT=0: every call is authorized as AWS would. The CLI runs with the keys of an
+orchestrator IAM user holding exactly the orchestrator policy `orgalerts permissions` prints, and
+assumes a member role holding exactly the member policy (plus the notification policy in the
+notification account): each of these tests is a least-privilege proof. The test itself acts as the
+management account's root user and, in member accounts, as OrganizationAccountAccessRole (admin).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,24 +21,30 @@ from typing import Any
 import pytest
 import yaml
 from conftest import account_client
-from moto.server import ThreadedMotoServer
+
+from orgalerts.cli.app import sandbox_least_privilege
+from orgalerts.config import load_config
+from orgalerts.sandbox import SandboxServer
+from orgalerts.sandbox.least_privilege import strict_requested
+from orgalerts.sandbox.server import reset_moto
+from orgalerts.sandbox.strict import (
+    SeededPrincipals,
+    StrictEngine,
+    grant_organization_access_admin,
+    seed_least_privilege,
+)
 
 MANAGEMENT = "123456789012"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
+MEMBER_ROLE = "OrgAlertsMemberRole"
 
 
 @pytest.fixture
-def endpoint(server: str) -> str:
-    urllib.request.urlopen(urllib.request.Request(f"{server}/moto-api/reset", method="POST"))
-    return server
+def endpoint() -> Iterator[str]:
+    """A fresh server per test: moto reset, and a new strict engine (it remembers deleted queue names)."""
+    reset_moto()
+    with SandboxServer(strict=StrictEngine() if strict_requested() else None) as server:
+        yield server.endpoint_url
+    reset_moto()
 
 
 class ServerOrg:
@@ -66,22 +79,41 @@ class ServerOrg:
                         "exclude_accounts": [self.accounts["excluded"]],
                     },
                     "notification": {"account_id": self.accounts["notif"], "emails": ["secops@example.com"]},
+                    "member_role": {"name": MEMBER_ROLE},
                 }
             )
         )
+        self.seeded = seed_principals(path, [MANAGEMENT, *self.accounts.values()])
         return path
 
     def run(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        """`python -m orgalerts ARGS` as the least-privilege orchestrator (write_config seeds it)."""
         env = dict(
             os.environ,
             AWS_ENDPOINT_URL=self.endpoint,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_ACCESS_KEY_ID=self.seeded.access_key_id,
+            AWS_SECRET_ACCESS_KEY=self.seeded.secret_access_key,
             AWS_DEFAULT_REGION="us-east-1",
         )
         return subprocess.run(
             [sys.executable, "-m", "orgalerts", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
         )
+
+
+def seed_principals(config_path: Path, account_ids: list[str]) -> SeededPrincipals:
+    """Seed the server as the sandbox does: the orchestrator user and the member role, with exactly the
+    policies `orgalerts permissions` prints for this config; OrganizationAccountAccessRole stays admin."""
+    config = load_config(config_path)
+    wanted = sandbox_least_privilege(config)
+    grant_organization_access_admin(account_ids)
+    return seed_least_privilege(
+        wanted.policies,
+        wanted.role_name,
+        management_account_id=MANAGEMENT,
+        account_ids=account_ids,
+        notification_account_id=wanted.notification_account_id,
+        external_id=wanted.external_id,
+    )
 
 
 def test_cli_deploy__moto_server__exit_0_then_rerun_unchanged(endpoint: str, tmp_path: Path) -> None:

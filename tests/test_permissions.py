@@ -205,4 +205,4 @@ def test_cli_permissions__prints_three_policies(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert set(document) == {"orchestrator", "member", "notification"}
     (assume,) = [s for s in document["orchestrator"]["Statement"] if s["Action"] == "sts:AssumeRole"]
-    assert assume["Resource"] == "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+    assert assume["Resource"] == "arn:aws:iam::*:role/OrgAlertsMemberRole"

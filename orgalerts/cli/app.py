@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orgalerts import __version__
 from orgalerts.aws import BotoCoreError, ClientError, Gateway, GatewaySettings, error_text
@@ -35,6 +35,9 @@ from orgalerts.engine.context import Context
 from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
 from orgalerts.engine.runner import Runner
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
+
+if TYPE_CHECKING:
+    from orgalerts.sandbox.least_privilege import LeastPrivilege
 
 log = logging.getLogger("orgalerts")
 
@@ -161,13 +164,31 @@ def environment(config: Config, *, quiet: bool = False) -> Iterator[GatewaySetti
         return
     from orgalerts.sandbox.launch import connect
 
-    connection = connect(config.sandbox, config.source)
+    connection = connect(config.sandbox, config.source, sandbox_least_privilege(config))
     if not quiet:
         sys.stderr.write(connection.banner + "\n")
+    # orgalerts runs as the seeded least-privilege orchestrator user, never as the sandbox's root user.
+    access_key_id, secret_access_key = connection.tool_keys
     yield GatewaySettings(
         endpoint_url=connection.endpoint_url,
-        access_key_id=connection.access_key_id,
-        secret_access_key=connection.secret_access_key,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+    )
+
+
+def sandbox_least_privilege(config: Config) -> LeastPrivilege:
+    """What the sandbox is seeded with: the member role and exactly the policies `orgalerts permissions` prints.
+
+    Computed here (the sandbox imports nothing of orgalerts) and handed over as plain dicts.
+    """
+    from orgalerts.commands.permissions import policies
+    from orgalerts.sandbox.least_privilege import LeastPrivilege
+
+    return LeastPrivilege(
+        role_name=config.member_role.name,
+        notification_account_id=config.notification.account_id,
+        policies=policies(config),
+        external_id=config.member_role.external_id,
     )
 
 
@@ -253,7 +274,7 @@ def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
         stopped = stop(config.sandbox, config.source)
         sys.stderr.write("sandbox stopped\n" if stopped else "no sandbox was running\n")
         return 0
-    connection = connect(config.sandbox, config.source)
+    connection = connect(config.sandbox, config.source, sandbox_least_privilege(config))
     sys.stderr.write(connection.banner + "\n")
     sys.stdout.write(connection.instructions() + "\n")
     return 0

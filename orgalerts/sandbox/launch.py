@@ -4,6 +4,12 @@ Owns: starting the sandbox in its own process (so that a second `make deploy-org
 one deployed), finding it again through a small state file, and stopping it. The state directory is
 `$ORGALERTS_SANDBOX_DIR`, else `~/.cache/orgalerts/sandbox`; one server per distinct `sandbox:` block.
 The server binds 127.0.0.1 only and holds everything in memory; `orgalerts sandbox --stop` ends it.
+
+Strict mode (`ORGALERTS_SANDBOX_STRICT`, on unless 0/false/no/off) is part of the server's key, so
+switching it starts another server rather than reusing one of the other kind. The least-privilege
+principals (`LeastPrivilege`, computed by the command line from the config) are written next to the
+state; the state records their digest, and when a command brings different ones (the config
+changed), the running server is asked to re-seed them (SIGHUP) and this waits for the new digest.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from orgalerts.errors import OrgAlertsError
+from orgalerts.sandbox.least_privilege import LeastPrivilege, strict_requested
 from orgalerts.sandbox.spec import parse_sandbox_spec
 
 START_TIMEOUT_SECONDS = 60.0
+RESEED_TIMEOUT_SECONDS = 30.0
 
 
 class SandboxStartError(OrgAlertsError):
@@ -39,28 +47,51 @@ class Connection:
     """What a command needs to talk to the running sandbox."""
 
     endpoint_url: str
-    access_key_id: str
+    access_key_id: str  # the management account's root user: for people
     secret_access_key: str
     banner: str
     management_account_id: str
+    strict: bool = False
+    # The least-privilege orchestrator user's keys (what orgalerts itself runs with), when seeded.
+    orchestrator_access_key_id: str | None = None
+    orchestrator_secret_access_key: str | None = None
+    member_role_name: str | None = None
+
+    @property
+    def tool_keys(self) -> tuple[str, str]:
+        """The keys orgalerts runs with: the orchestrator's when seeded, else the root user's."""
+        if self.orchestrator_access_key_id and self.orchestrator_secret_access_key:
+            return self.orchestrator_access_key_id, self.orchestrator_secret_access_key
+        return self.access_key_id, self.secret_access_key
 
     def instructions(self) -> str:
-        return "\n".join(
-            [
-                "# The sandbox keeps running in the background. Point the AWS CLI or boto3 at it:",
-                f"export AWS_ENDPOINT_URL={self.endpoint_url}",
-                f"export AWS_ACCESS_KEY_ID={self.access_key_id}",
-                f"export AWS_SECRET_ACCESS_KEY={self.secret_access_key}",
-                "export AWS_DEFAULT_REGION=us-east-1",
-                f"# These keys act as the management account {self.management_account_id}. To act in a member",
-                "# account, assume its OrganizationAccountAccessRole, for example:",
-                "#   aws sts assume-role --role-arn arn:aws:iam::333333333301:role/OrganizationAccountAccessRole \\",
-                "#       --role-session-name me",
-                "# then make an IAM change with those credentials (aws iam create-user --user-name bob) while",
-                "# `orgalerts watch` (another terminal) prints the alerts as recipients receive them.",
-                "# Stop it with: orgalerts sandbox --stop",
+        lines = [
+            "# The sandbox keeps running in the background. Point the AWS CLI or boto3 at it:",
+            f"export AWS_ENDPOINT_URL={self.endpoint_url}",
+            f"export AWS_ACCESS_KEY_ID={self.access_key_id}",
+            f"export AWS_SECRET_ACCESS_KEY={self.secret_access_key}",
+            "export AWS_DEFAULT_REGION=us-east-1",
+            f"# These keys act as the management account {self.management_account_id}. To act in a member",
+            "# account, assume its OrganizationAccountAccessRole, for example:",
+            "#   aws sts assume-role --role-arn arn:aws:iam::333333333301:role/OrganizationAccountAccessRole \\",
+            "#       --role-session-name me",
+            "# then make an IAM change with those credentials (aws iam create-user --user-name bob) while",
+            "# `orgalerts watch` (another terminal) prints the alerts as recipients receive them.",
+            "# Stop it with: orgalerts sandbox --stop",
+        ]
+        if self.orchestrator_access_key_id:
+            lines += [
+                "# orgalerts itself runs with least privilege: as IAM user orgalerts-orchestrator (access key",
+                f"# {self.orchestrator_access_key_id}, exactly the orchestrator policy of `orgalerts permissions`),",
+                f"# assuming {self.member_role_name} (exactly the member policy) in each account.",
             ]
+        lines.append(
+            "# Strict mode is on: calls a policy does not allow are refused (AccessDenied), as in AWS."
+            if self.strict
+            else "# Strict mode is off (ORGALERTS_SANDBOX_STRICT=0): any caller may do anything."
         )
+        lines.append("# Stop it with: orgalerts sandbox --stop")
+        return "\n".join(lines)
 
 
 def state_dir() -> Path:
@@ -70,8 +101,9 @@ def state_dir() -> Path:
     return base
 
 
-def _spec_key(raw: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _spec_key(raw: Mapping[str, Any], strict: bool) -> str:
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest if strict else f"{digest}-lax"
 
 
 @contextlib.contextmanager
@@ -112,26 +144,66 @@ def _connection(state: dict[str, Any]) -> Connection:
         secret_access_key=str(state["secret_access_key"]),
         banner=str(state["banner"]),
         management_account_id=str(state["management_account_id"]),
+        strict=bool(state.get("strict", False)),
+        orchestrator_access_key_id=state.get("orchestrator_access_key_id"),
+        orchestrator_secret_access_key=state.get("orchestrator_secret_access_key"),
+        member_role_name=state.get("member_role_name"),
     )
 
 
-def connect(raw: Mapping[str, Any], source: str) -> Connection:
-    """The running sandbox for this spec, started in the background if it is not running."""
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+def _reseed(
+    state: dict[str, Any], state_path: Path, principals_path: Path, least_privilege: LeastPrivilege
+) -> Connection:
+    """Have the running server re-seed `least_privilege`; returns the connection once it has."""
+    _write_private(principals_path, json.dumps(least_privilege.to_json()))
+    want = least_privilege.digest()
+    os.kill(int(state["pid"]), signal.SIGHUP)
+    deadline = time.monotonic() + RESEED_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        current = _read_state(state_path)
+        if current is not None and current.get("principals_digest") == want:
+            return _connection(current)
+        if current is not None and current.get("principals_error"):
+            raise SandboxStartError(f"the sandbox could not re-seed its principals: {current['principals_error']}")
+        time.sleep(0.05)
+    raise SandboxStartError(f"the sandbox did not re-seed its principals within {RESEED_TIMEOUT_SECONDS:.0f} s")
+
+
+def connect(raw: Mapping[str, Any], source: str, least_privilege: LeastPrivilege | None = None) -> Connection:
+    """The running sandbox for this spec, started in the background if it is not running.
+
+    With `least_privilege`, the sandbox holds exactly those principals when this returns (seeded at
+    start, or re-seeded if the running server was seeded with different ones).
+    """
     parse_sandbox_spec(raw, source)  # a bad block fails here, with exit 2, before anything starts
     directory = state_dir()
-    key = _spec_key(raw)
+    key = _spec_key(raw, strict_requested())
     state_path = directory / f"{key}.json"
+    principals_path = directory / f"{key}.principals.json"
     with _locked(directory / f"{key}.lock"):
         state = _read_state(state_path)
         if state is not None and _alive(state):
+            if least_privilege is not None and state.get("principals_digest") != least_privilege.digest():
+                return _reseed(state, state_path, principals_path, least_privilege)
             return _connection(state)
         state_path.unlink(missing_ok=True)
         spec_path = directory / f"{key}.spec.json"
         spec_path.write_text(json.dumps(raw, default=str))
+        command = [sys.executable, "-m", "orgalerts.sandbox.daemon", str(spec_path), str(state_path), source]
+        if least_privilege is not None:
+            _write_private(principals_path, json.dumps(least_privilege.to_json()))
+            command.append(str(principals_path))
         log_path = directory / f"{key}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "orgalerts.sandbox.daemon", str(spec_path), str(state_path), source],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -152,10 +224,13 @@ def connect(raw: Mapping[str, Any], source: str) -> Connection:
 
 
 def stop(raw: Mapping[str, Any], source: str) -> bool:
-    """Stop the sandbox for this spec. True when one was running."""
+    """Stop the sandbox for this spec (strict or not). True when one was running."""
     parse_sandbox_spec(raw, source)
-    directory = state_dir()
-    key = _spec_key(raw)
+    stopped = [_stop_key(state_dir(), _spec_key(raw, strict)) for strict in (True, False)]
+    return any(stopped)
+
+
+def _stop_key(directory: Path, key: str) -> bool:
     state_path = directory / f"{key}.json"
     with _locked(directory / f"{key}.lock"):
         state = _read_state(state_path)

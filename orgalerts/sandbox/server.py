@@ -21,6 +21,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from orgalerts.sandbox.cloudtrail import CloudTrailMiddleware
 from orgalerts.sandbox.fidelity import apply_aws_semantics
+from orgalerts.sandbox.least_privilege import LeastPrivilege
 from orgalerts.sandbox.seed import (
     SANDBOX_ACCESS_KEY_ID,
     SANDBOX_REGION,
@@ -29,12 +30,15 @@ from orgalerts.sandbox.seed import (
 )
 from orgalerts.sandbox.spec import SandboxSpec
 from orgalerts.sandbox.strict import (
+    SeededPrincipals,
     StrictEngine,
     StrictMiddleware,
     StrictSettings,
     grant_organization_access_admin,
     load_aws_managed_policies,
+    seed_least_privilege,
 )
+from orgalerts.sandbox.strict.seeding import ORCHESTRATOR_USER
 
 LOOPBACK = "127.0.0.1"  # never anything else: the sandbox must not be reachable from the network
 
@@ -117,14 +121,27 @@ _active: Sandbox | None = None
 
 
 class Sandbox:
-    """An embedded, simulated AWS Organization: `with Sandbox(spec) as sb: ... sb.endpoint_url ...`."""
+    """An embedded, simulated AWS Organization: `with Sandbox(spec) as sb: ... sb.endpoint_url ...`.
+
+    `least_privilege` seeds the principals orgalerts should run as (an orchestrator IAM user and a
+    member role in every account, holding exactly the given policies); `seed_principals` re-seeds
+    them on a running sandbox. Its access keys are `describe()["orchestrator_access_key_id"]`; the
+    `testing` keys stay the management account's root user, for people.
+    """
 
     access_key_id = SANDBOX_ACCESS_KEY_ID
     secret_access_key = SANDBOX_SECRET_ACCESS_KEY
     region = SANDBOX_REGION
 
-    def __init__(self, spec: SandboxSpec, strict: bool | StrictSettings = False) -> None:
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        strict: bool | StrictSettings = False,
+        least_privilege: LeastPrivilege | None = None,
+    ) -> None:
         self.spec = spec
+        self.least_privilege = least_privilege
+        self.seeded: SeededPrincipals | None = None
         settings = strict if isinstance(strict, StrictSettings) else StrictSettings() if strict else None
         # Strict mode (off by default): refuse what AWS refuses; see orgalerts.sandbox.strict.
         self.strict: StrictEngine | None = StrictEngine(settings) if settings is not None else None
@@ -160,10 +177,26 @@ class Sandbox:
             seed_organization(self._endpoint_url, self.spec)
             if self.strict is not None:
                 grant_organization_access_admin(a.id for a in self.spec.all_accounts())
+            if self.least_privilege is not None:
+                self.seed_principals(self.least_privilege)
         except BaseException:
             self.stop()
             raise
         return self._endpoint_url
+
+    def seed_principals(self, least_privilege: LeastPrivilege) -> SeededPrincipals:
+        """Create, or bring up to date, the least-privilege principals (idempotent; keys are kept)."""
+        self.seeded = seed_least_privilege(
+            least_privilege.policies,
+            least_privilege.role_name,
+            management_account_id=self.spec.management_account_id,
+            account_ids=[a.id for a in self.spec.all_accounts()],
+            notification_account_id=least_privilege.notification_account_id,
+            region=self.region,
+            external_id=least_privilege.external_id,
+        )
+        self.least_privilege = least_privilege
+        return self.seeded
 
     def stop(self) -> None:
         global _active
@@ -199,14 +232,35 @@ class Sandbox:
             "  Everything created here lives in the sandbox server's memory and is gone when it stops;",
             "  alerts are delivered by an emulation of CloudTrail and EventBridge, not by AWS.",
         ]
+        if self.strict is not None:
+            lines.append(
+                "  strict       on: IAM authorization and AWS's checks enforced (ORGALERTS_SANDBOX_STRICT=0: off)"
+            )
+        else:
+            lines.append("  strict       off: any caller may do anything (not a least-privilege proof)")
+        if self.least_privilege is not None:
+            lines.append(
+                f"  orgalerts    runs as IAM user {ORCHESTRATOR_USER} and role {self.least_privilege.role_name} in each"
+            )
+            lines.append("               account, holding exactly the policies `orgalerts permissions` prints")
         return "\n".join(lines)
 
     def describe(self) -> dict[str, Any]:
         """Connection facts for tooling: endpoint URL, credentials, region, management account."""
-        return {
+        described: dict[str, Any] = {
             "endpoint_url": self.endpoint_url,
             "access_key_id": self.access_key_id,
             "secret_access_key": self.secret_access_key,
             "region": self.region,
             "management_account_id": self.management_account_id,
+            "strict": self.strict is not None,
         }
+        if self.seeded is not None and self.least_privilege is not None:
+            described.update(
+                orchestrator_access_key_id=self.seeded.access_key_id,
+                orchestrator_secret_access_key=self.seeded.secret_access_key,
+                orchestrator_arn=self.seeded.user_arn,
+                member_role_name=self.least_privilege.role_name,
+                principals_digest=self.least_privilege.digest(),
+            )
+        return described
