@@ -140,3 +140,27 @@ def seed_organization(endpoint_url: str, spec: SandboxSpec) -> None:
         # Close only once every account sits in its OU: a closed account cannot be moved in AWS.
         for account_id in suspended:
             org.close_account(AccountId=account_id)
+
+
+SANDBOX_TRAIL = "sandbox-organization-trail"
+
+
+def seed_organization_trail(endpoint_url: str, spec: SandboxSpec) -> None:
+    """An organization trail in the management account (multi-region, management events, logging), with its
+    bucket: what `doctor` looks for, and what makes CloudTrail deliver IAM events to EventBridge on AWS."""
+    session = boto3.session.Session(
+        aws_access_key_id=SANDBOX_ACCESS_KEY_ID,
+        aws_secret_access_key=SANDBOX_SECRET_ACCESS_KEY,
+        region_name=SANDBOX_REGION,
+    )
+    bucket = f"sandbox-trail-{spec.management_account_id}"
+    session.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=bucket)
+    cloudtrail: Any = session.client("cloudtrail", endpoint_url=endpoint_url)
+    cloudtrail.create_trail(
+        Name=SANDBOX_TRAIL,
+        S3BucketName=bucket,
+        IsOrganizationTrail=True,
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+    )
+    cloudtrail.start_logging(Name=SANDBOX_TRAIL)

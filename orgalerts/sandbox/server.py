@@ -27,6 +27,7 @@ from orgalerts.sandbox.seed import (
     SANDBOX_REGION,
     SANDBOX_SECRET_ACCESS_KEY,
     seed_organization,
+    seed_organization_trail,
 )
 from orgalerts.sandbox.spec import SandboxSpec
 from orgalerts.sandbox.strict import (
@@ -175,6 +176,8 @@ class Sandbox:
             reset_moto()
             self._endpoint_url = self._server.start()
             seed_organization(self._endpoint_url, self.spec)
+            if self.spec.organization_trail:
+                seed_organization_trail(self._endpoint_url, self.spec)
             if self.strict is not None:
                 grant_organization_access_admin(a.id for a in self.spec.all_accounts())
             if self.least_privilege is not None:

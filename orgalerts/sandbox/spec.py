@@ -30,7 +30,7 @@ _ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10}$")
 _ROOT_ID_RE = re.compile(r"^r-[a-z0-9]{4}$")
 _OU_ID_RE = re.compile(r"^ou-([a-z0-9]{4})-[a-z0-9]{8}$")
 
-_TOP_KEYS = ("organization_id", "root_id", "management_account_id", "root_accounts", "ous")
+_TOP_KEYS = ("organization_id", "root_id", "management_account_id", "root_accounts", "ous", "organization_trail")
 _OU_KEYS = ("id", "name", "accounts", "ous")
 _ACCOUNT_KEYS = ("id", "name", "status")
 
@@ -63,6 +63,9 @@ class SandboxSpec:
     management_account_id: str
     root_accounts: tuple[SandboxAccount, ...]
     ous: tuple[SandboxOU, ...]
+    # An organization trail in the management account, logging (as a real organization has): without one
+    # no IAM event reaches EventBridge, and `doctor` says so.
+    organization_trail: bool = False
 
     def all_accounts(self) -> tuple[SandboxAccount, ...]:
         """Every member account (not the management account), root accounts first, then depth-first."""
@@ -212,7 +215,11 @@ def parse_sandbox_spec(raw: object, source: str) -> SandboxSpec:
         )
     root_accounts = p.accounts(m, "root_accounts", key)
     ous = p.ous(m, key)
+    trail = m.get("organization_trail", False)
+    if not isinstance(trail, bool):
+        raise p.fail(f"{key}.organization_trail", "true or false")
     return SandboxSpec(
+        organization_trail=trail,
         organization_id=org_id,
         root_id=root_id,
         management_account_id=MOTO_DEFAULT_ACCOUNT_ID,

@@ -12,6 +12,7 @@ clients, calls `read` and `desired`, diffs them with `kinds`, and hands the plan
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from orgalerts.config import Config
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import Resource
 from orgalerts.model.scope import Scope
+
+log = logging.getLogger(__name__)
 
 
 class Where(Enum):
@@ -135,8 +138,17 @@ class Writer:
             wait=wait if wait is not None else tenacity.wait_exponential(multiplier=1, max=20),
             stop=tenacity.stop_after_attempt(attempts),
             sleep=sleep,
+            before_sleep=self._say_why,
             reraise=True,
         )
+
+    @staticmethod
+    def _say_why(state: tenacity.RetryCallState) -> None:
+        """A wait of a minute (a queue name AWS holds back) must not look like a hang."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0
+        if exc is not None and wait >= 5:
+            log.info("waiting %.0fs before retrying (%s)", wait, error_code(exc))
 
     def _retryable(self, exc: BaseException) -> bool:
         return eventually_consistent(exc) or error_code(exc) in self.retry_codes
