@@ -76,8 +76,27 @@ class Running:
 def running() -> Iterator[Running]:
     config = load_config(CONFIG_PATH)
     assert config.sandbox is not None
-    with Sandbox(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH))) as sandbox:
+    # The shipped sandbox has an organization trail; these tests start from an organization without one.
+    spec = dataclasses.replace(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH)), organization_trail=False)
+    with Sandbox(spec) as sandbox:
         yield Running(sandbox, config)
+
+
+def test_doctor__shipped_sandbox__every_check_passes() -> None:
+    config = load_config(CONFIG_PATH)
+    assert config.sandbox is not None
+    with Sandbox(parse_sandbox_spec(config.sandbox, str(CONFIG_PATH))) as sandbox:
+        report = run_doctor(Running(sandbox, config).context())
+
+    assert {c.name: c.status for c in report.checks} == {
+        "credentials": "ok",
+        "organization": "ok",
+        "scope": "ok",
+        "member-role": "ok",
+        "cloudtrail": "ok",
+        "region": "ok",
+    }
+    assert report.exit_code() == 0
 
 
 def test_doctor_sandbox__no_trail__cloudtrail_fails_with_a_fix_and_nothing_is_written(running: Running) -> None:
