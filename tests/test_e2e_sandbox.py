@@ -300,7 +300,8 @@ def test_e2e__account_moved_into_nested_target_ou__alert_says_not_covered_yet(de
     try:
         (alert,) = deployed.drain(sqs, url)
         assert alert.startswith(
-            f'"[orgalerts] ACCOUNT NOT COVERED YET: account {newcomer} joined a target OU (MoveAccount)'
+            f'"[orgalerts] ACCOUNT NOT COVERED YET: account {newcomer} joined the organization or a target OU '
+            "(MoveAccount)"
         )
         assert development in alert and f"orgalerts onboard {newcomer}" in alert
     finally:
@@ -412,3 +413,38 @@ def test_watch__ctrl_c__stops_cleanly_with_the_count_and_removes_its_queue(deplo
 
     assert received == 1
     assert [q for q in deployed.client("sqs", NOTIFICATION).list_queues().get("QueueUrls", []) if "watch" in q] == []
+
+
+def test_e2e__invited_account_joins__management_account_event_raises_not_covered_yet(deployed: Deployed) -> None:
+    from orgalerts.sandbox.eventflow import deliver
+
+    sqs, url = deployed.subscribe_queue()
+    deployed.drain(sqs, url)
+    invited = "555566667777"
+    # What the management account's CloudTrail records when an invited account accepts the handshake
+    # (https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html).
+    event = {
+        "version": "0",
+        "id": "joined-1",
+        "detail-type": "AWS Service Event via CloudTrail",
+        "source": "aws.organizations",
+        "account": "123456789012",
+        "time": "2026-12-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "eventSource": "organizations.amazonaws.com",
+            "eventName": "AccountJoinedOrganization",
+            "eventType": "AwsServiceEvent",
+            "recipientAccountId": "123456789012",
+            "serviceEventDetails": {"accountId": invited, "joinedMethod": "INVITED"},
+            "eventTime": "2026-12-01T00:00:00Z",
+        },
+    }
+
+    deliver("123456789012", "us-east-1", "default", event)
+
+    (alert,) = deployed.drain(sqs, url)
+    assert alert.startswith(f'"[orgalerts] ACCOUNT NOT COVERED YET: account {invited} joined the organization')
+    assert f"orgalerts onboard {invited}" in alert

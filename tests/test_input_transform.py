@@ -81,6 +81,7 @@ def test_account_change_message__account_joined_organization__names_the_account(
     }
     text = messages.render(event, messages.account_change_input_transformer())
     assert text.splitlines()[0] == (
-        '"[orgalerts] ACCOUNT NOT COVERED YET: account 444455556666 joined a target OU (AccountJoinedOrganization)"'
+        '"[orgalerts] ACCOUNT NOT COVERED YET: account 444455556666 joined the organization or a target OU '
+        '(AccountJoinedOrganization)"'
     )
     assert "orgalerts onboard 444455556666" in text

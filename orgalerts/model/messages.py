@@ -98,10 +98,13 @@ ACCOUNT_CHANGE_PATHS: dict[str, str] = {
 _NEW_ACCOUNT = "<movedAccount><createdAccount><joinedAccount>"  # whichever the event has
 ACCOUNT_CHANGE_TEMPLATE = _multiline(
     [
-        f"[orgalerts] ACCOUNT NOT COVERED YET: account {_NEW_ACCOUNT} joined a target OU (<action>)",
+        f"[orgalerts] ACCOUNT NOT COVERED YET: account {_NEW_ACCOUNT} joined the organization or a target OU "
+        "(<action>)",
         "",
-        f"Account {_NEW_ACCOUNT} was moved into, created in or invited to <destination>, which orgalerts watches.",
-        "Its IAM changes raise no alert until it is onboarded:",
+        f"Account {_NEW_ACCOUNT} was moved into a target OU <destination>, or created in or invited to the",
+        "organization.",
+        "Its IAM changes raise no alert until it is in scope (a target OU or organization.include_accounts)",
+        "and onboarded:",
         f"    orgalerts onboard {_NEW_ACCOUNT}",
         "(or wait for the next scheduled `orgalerts drift --repair`).",
         "",

@@ -242,8 +242,8 @@ def account_change_pattern(target_ou_ids: tuple[str, ...], whole_organization: b
     }
     if not whole_organization:
         moved["detail"]["requestParameters"] = {"destinationParentId": sorted(target_ou_ids) or ["none"]}
-        return moved
-    # With the whole organization in scope, every new account counts, also those created or invited.
+    # Every account that joins the organization (created or invited) is not covered until it is in scope
+    # and onboarded, whatever the scope: a new account is worth knowing about.
     joined = {
         "source": ["aws.organizations"],
         "detail": {
