@@ -42,6 +42,7 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@cache
 def partition_regions(partition: str = "aws") -> frozenset[str]:
     """Region names of one partition, from botocore's bundled endpoint data (no AWS call).
 
