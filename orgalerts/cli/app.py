@@ -32,6 +32,7 @@ from orgalerts.commands.verify import run_verify
 from orgalerts.commands.watch import run_watch
 from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
 from orgalerts.engine.context import Context
+from orgalerts.engine.lock import WRITING_COMMANDS, RunLock, held
 from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
 from orgalerts.engine.runner import Runner
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--sample", type=int, default=5, metavar="N", help="accounts to try the member role in")
     sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
+    unlock = sub.add_parser(
+        "unlock", parents=[common], help="remove the run lock a dead run left behind (after a confirmation)"
+    )
+    unlock.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sandbox = sub.add_parser(
         "sandbox", parents=[common], help="start (or show, or stop) the embedded simulated organization"
     )
@@ -304,6 +309,26 @@ def cmd_redrive(args: argparse.Namespace, runner: Runner) -> int:
     return _emit(args, run_redrive(runner))
 
 
+def cmd_unlock(args: argparse.Namespace, runner: Runner) -> int:
+    """Remove the run lock (Terraform's force-unlock): shows who holds it, asks, deletes exactly that lease."""
+    lock = RunLock(runner.ctx, "unlock")
+    info = lock.holder_info()
+    if info is None:
+        sys.stderr.write("orgalerts unlock: no run holds the lock; nothing to do\n")
+        return 0
+    sys.stderr.write(f"The run lock is held by {info.describe(lock.clock())}.\n")
+    if not args.yes:
+        sys.stderr.write("Removing it while that run is alive lets two runs write at once. Type 'yes': ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip() != "yes":
+            raise UsageError("unlock not confirmed; the lock is still held")
+    if not lock.force_unlock(info):
+        sys.stderr.write("orgalerts unlock: the lock changed meanwhile (released or taken again); nothing removed\n")
+        return EXIT_FAILED
+    sys.stderr.write(f"orgalerts unlock: removed the run lock {info.lock_id}\n")
+    return 0
+
+
 def cmd_permissions(args: argparse.Namespace, config: Config) -> int:
     sys.stdout.write(render_permissions(config) + "\n")
     return 0
@@ -325,6 +350,7 @@ RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
     "offboard": cmd_offboard,
     "teardown": cmd_teardown,
     "verify": cmd_verify,
+    "unlock": cmd_unlock,
 }
 
 
@@ -368,6 +394,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "teardown" and not args.yes and not sys.stdin.isatty():
         # Refuse before touching anything (the sandbox included).
         raise UsageError("teardown removes every orgalerts resource; pass --yes (no terminal to confirm on)")
+    if args.command == "unlock" and not args.yes and not sys.stdin.isatty():
+        raise UsageError("unlock removes the run lock another run may hold; pass --yes (no terminal to confirm on)")
     if args.command in LOCAL_COMMANDS:
         return LOCAL_COMMANDS[args.command](args, config)
     with environment(config) as settings:
@@ -376,7 +404,8 @@ def run(args: argparse.Namespace) -> int:
         ctx = Context(config, Gateway(settings))
         runner = Runner(ctx, workers=workers, progress=progress, progress_start=progress.start)
         try:
-            return RUNNER_COMMANDS[args.command](args, runner)
+            with _run_lock(args, runner):
+                return RUNNER_COMMANDS[args.command](args, runner)
         except Interrupted as exc:
             progress.close()
             if exc.report is not None:
@@ -384,6 +413,33 @@ def run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt from None
         finally:
             progress.close()
+
+
+def _lock_label(args: argparse.Namespace) -> str | None:
+    """What the lock records as the command, for the commands that write (None: the others take no lock)."""
+    if args.command not in WRITING_COMMANDS or (args.command == "drift" and not args.repair):
+        return None
+    account = _opt(args, "account_id")
+    return "drift --repair" if args.command == "drift" else f"{args.command} {account}" if account else args.command
+
+
+@contextmanager
+def _run_lock(args: argparse.Namespace, runner: Runner) -> Iterator[None]:
+    """The run lock around a writing command (released on every way out); teardown also deletes its table."""
+    label = _lock_label(args)
+    if label is None:
+        yield
+        return
+    lock = RunLock(runner.ctx, label)
+    with held(lock, on_lost=runner.cancel.set):
+        yield
+        if args.command == "teardown" and lock.destroy():
+            sys.stderr.write(f"removed the run lock's table {lock.table}\n")
+    if lock.lost:
+        raise OrgAlertsError(
+            "the run lock was taken from this run (unlocked, or expired and taken over); "
+            "accounts not started are reported as not attempted: run the command again"
+        )
 
 
 HINTS = {

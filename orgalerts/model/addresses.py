@@ -51,6 +51,11 @@ def trail_arn(region: str, account_id: str, name: str) -> str:
     return arn("cloudtrail", region, account_id, f"trail/{name}")
 
 
+def table_arn(region: str, account_id: str, name: str) -> str:
+    """A DynamoDB table (resource type `table` in the Service Authorization Reference, list_amazondynamodb.html)."""
+    return arn("dynamodb", region, account_id, f"table/{name}")
+
+
 @dataclass(frozen=True)
 class Names:
     """Names of every managed resource, from the configured prefix."""
@@ -124,6 +129,11 @@ class Names:
     @property
     def topic(self) -> str:
         return f"{self.prefix}alerts"
+
+    @property
+    def state_table(self) -> str:
+        """The DynamoDB table holding the run lock (notification account, configured region)."""
+        return f"{self.prefix}state"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ documentation it follows. Always on (not only in strict mode): these are facts o
   ("Policy: A JSON string that describes the permission policy statement. You can include a Policy parameter
   in the request instead of using the StatementId, Action, Principal, or Condition parameters.") and
   shared/DESIGN.md "Learned since version one".
+- DynamoDB conditional writes (PutItem, UpdateItem, DeleteItem with a ConditionExpression) are atomic: the
+  condition is evaluated against the item as stored and the write happens only if it holds, with no other
+  write in between (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html;
+  the run lock relies on it). moto checks, then writes, with no lock: two server threads may both pass the
+  check. Item writes are serialized here.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import threading
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import EventsBackend
 
 _LOCK = threading.Lock()
@@ -33,6 +39,17 @@ def _replace_policy(event_bus: Any, policy: str) -> None:
     event_bus.add_policy(document)
 
 
+_ITEM_WRITES = threading.RLock()
+
+
+def _serialized(method: Any) -> Any:
+    def write(*args: Any, **kwargs: Any) -> Any:
+        with _ITEM_WRITES:
+            return method(*args, **kwargs)
+
+    return write
+
+
 def apply_aws_semantics() -> None:
     """Patch moto once in this process. Idempotent and thread-safe."""
     global _APPLIED
@@ -40,4 +57,6 @@ def apply_aws_semantics() -> None:
         if _APPLIED:
             return
         EventsBackend._put_permission_from_policy = staticmethod(_replace_policy)  # type: ignore[method-assign,assignment]
+        for name in ("put_item", "update_item", "delete_item"):
+            setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         _APPLIED = True

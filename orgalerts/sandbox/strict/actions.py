@@ -182,6 +182,28 @@ def _trail(key: str) -> Builder:
     return build
 
 
+# --- DynamoDB -------------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html
+# table: arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName} (TableName may also be the ARN).
+# CreateTable with Tags also needs dynamodb:TagResource on the table (tag-on-create): see _tags_on_create.
+
+
+def _table(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    raw = _str(params, "TableName")
+    if raw.startswith("arn:"):
+        return [raw]
+    return [f"arn:{ctx.partition}:dynamodb:{ctx.region}:{ctx.account}:table/{raw}"]
+
+
+_DYNAMODB: dict[str, Builder] = {
+    **{op: _table for op in (
+        "CreateTable", "DescribeTable", "DeleteTable", "GetItem", "PutItem", "UpdateItem", "DeleteItem",
+    )},
+    "TagResource": _arn_param("ResourceArn"), "UntagResource": _arn_param("ResourceArn"),
+    "ListTagsOfResource": _arn_param("ResourceArn"), "ListTables": _star,
+}  # fmt: skip
+
+
 # --- Organizations --------------------------------------------------------------------------------
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html
 # Most read actions have no resource type. The ones that do (policy, account, ou, root ARNs, which
@@ -278,6 +300,7 @@ ACTIONS: dict[tuple[str, str], tuple[str, Builder]] = {
     ("sts", "AssumeRole"): ("sts:AssumeRole", _arn_param("RoleArn")),
     **{("s3", op): (f"s3:{_S3_ACTION_NAMES.get(op, op)}", b) for op, b in _S3.items()},
     **{("cloudtrail", op): (f"cloudtrail:{op}", b) for op, b in _CLOUDTRAIL.items()},
+    **{("dynamodb", op): (f"dynamodb:{op}", b) for op, b in _DYNAMODB.items()},
     **{("organizations", op): (f"organizations:{op}", _star) for op in ORGANIZATIONS_OPERATIONS},
 }
 # SQS batch operations are authorized as their single-message action.
@@ -293,7 +316,8 @@ def required(service: str, operation: str, params: Mapping[str, Any], ctx: Ctx) 
     if entry is None:
         return None
     action, build = entry
-    return [(action, resource) for resource in build(params, ctx)] + _passed_roles(service, operation, params)
+    extra = _passed_roles(service, operation, params) + _tags_on_create(service, operation, params, ctx)
+    return [(action, resource) for resource in build(params, ctx)] + extra
 
 
 def _passed_roles(service: str, operation: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -305,3 +329,11 @@ def _passed_roles(service: str, operation: str, params: Mapping[str, Any]) -> li
     targets = params.get("Targets") or []
     roles = [t.get("RoleArn") for t in targets if isinstance(t, Mapping)]
     return [("iam:PassRole", role) for role in roles if isinstance(role, str) and role]
+
+
+def _tags_on_create(service: str, operation: str, params: Mapping[str, Any], ctx: Ctx) -> list[tuple[str, str]]:
+    """DynamoDB CreateTable with Tags is also authorized as dynamodb:TagResource on the new table (the
+    reference's API-operations table maps CreateTable to it)."""
+    if (service, operation) != ("dynamodb", "CreateTable") or not params.get("Tags"):
+        return []
+    return [("dynamodb:TagResource", resource) for resource in _table(params, ctx)]

@@ -35,6 +35,7 @@ ACCESS_DENIED = {
     "events": "AccessDeniedException",
     "organizations": "AccessDeniedException",
     "cloudtrail": "AccessDeniedException",
+    "dynamodb": "AccessDeniedException",  # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/CommonErrors.html
 }
 # SNS reports an IAM denial as AuthorizationError (HTTP 403): botocore's SNS model declares it as the
 # AuthorizationErrorException shape with code "AuthorizationError"; SNS has no AccessDenied code.
