@@ -20,12 +20,12 @@ and the state file is rewritten with the new digest (launch.py waits for it).
 from __future__ import annotations
 
 import argparse
-import errno
 import fcntl
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -120,19 +120,30 @@ def _write_state(sandbox: Sandbox, state_path: Path, meta: dict[str, Any], **ext
 
 def _start(spec: SandboxSpec, ports: list[int], least_privilege: LeastPrivilege | None) -> Sandbox:
     """A started Sandbox on the first of `ports` that is free, else on any free port."""
-    for port in [*ports, 0]:
+    for port in [p for p in ports if _free(p)] + [0]:
         sandbox = Sandbox(spec, strict=strict_requested(), least_privilege=least_privilege)
         # Sandbox has no port parameter; its server takes one (0: any free port).
         sandbox._server._port = port
         try:
             sandbox.start()
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES) or port == 0:
+        except (OSError, SystemExit) as exc:  # werkzeug exits (SystemExit) when the port is in use
+            if port == 0:
                 raise
-            log.warning("port %d is taken; trying the next one", port)
+            log.warning("port %d could not be bound (%s); trying the next one", port, exc)
             continue
         return sandbox
     raise AssertionError("unreachable: port 0 either binds or raises")
+
+
+def _free(port: int) -> bool:
+    """Whether 127.0.0.1:port can be bound now (as the server binds it: address reuse on)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _instrument(sandbox: Sandbox, watch: IdleWatch, identity: Callable[[], dict[str, Any]]) -> None:
