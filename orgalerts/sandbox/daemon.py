@@ -153,8 +153,7 @@ def _instrument(sandbox: Sandbox, watch: IdleWatch, identity: Callable[[], dict[
     wsgi_server.app = ActivityMiddleware(wsgi_server.app, watch, identity)
 
 
-def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, format="orgalerts sandbox: %(levelname)s: %(message)s")
+def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="orgalerts.sandbox.daemon")
     parser.add_argument("spec")
     parser.add_argument("state")
@@ -162,7 +161,36 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--meta", default="{}")
     parser.add_argument("--port", type=int, action="append", default=[])
     parser.add_argument("--principals", default=None)
-    args = parser.parse_args(argv[1:])
+    return parser.parse_args(argv[1:])
+
+
+def _idle_stopper(state_path: Path, watch: IdleWatch) -> Callable[[], bool]:
+    """`may_stop_idle` for serve(): takes the state's lock (none when a command is attaching right now), checks
+    the idle time again under it, removes this server's state file; the lock is then held until the exit."""
+    lock_path = state_path.with_suffix(".lock")
+    held: list[Any] = []
+
+    def may_stop_idle() -> bool:
+        handle = open(lock_path, "a")  # noqa: SIM115 (kept open on purpose: it holds the lock)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False  # a command is attaching right now: it will make a request
+        if not watch.expired():
+            handle.close()  # releases the lock
+            return False
+        if _state_pid(state_path) == os.getpid():
+            state_path.unlink(missing_ok=True)
+        held.append(handle)
+        return True
+
+    return may_stop_idle
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="orgalerts sandbox: %(levelname)s: %(message)s")
+    args = _arguments(argv)
     state_path = Path(args.state)
     principals_path = Path(args.principals) if args.principals else None
     meta: dict[str, Any] = json.loads(args.meta)
@@ -194,24 +222,7 @@ def main(argv: list[str]) -> int:
                 log.exception("re-seeding the least-privilege principals failed")
                 _write_state(sandbox, state_path, meta, principals_error=f"{type(exc).__name__}: {exc}")
 
-        lock_path = state_path.with_suffix(".lock")
-        held: list[Any] = []  # the state's lock, once taken for an idle stop: held until the process exits
-
-        def may_stop_idle() -> bool:
-            handle = open(lock_path, "a")  # noqa: SIM115 (kept open on purpose: it holds the lock)
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False  # a command is attaching right now: it will make a request
-            if not watch.expired():
-                handle.close()  # releases the lock
-                return False
-            if _state_pid(state_path) == os.getpid():
-                state_path.unlink(missing_ok=True)
-            held.append(handle)
-            return True
-
+        may_stop_idle = _idle_stopper(state_path, watch)
         if serve(watch, stopping, reseed, on_reseed, may_stop_idle) == "idle":
             log.warning("no request for %g s (%s): stopping", watch.limit or 0, "ORGALERTS_SANDBOX_IDLE_SECONDS")
     finally:

@@ -383,8 +383,7 @@ def connect(raw: Mapping[str, Any], source: str, least_privilege: LeastPrivilege
                 return _connection(state)
             _terminate(int(state["pid"]))
         state_path.unlink(missing_ok=True)
-        spec_path = paths.file(".spec.json")
-        spec_path.write_text(json.dumps(raw, default=str))
+        paths.file(".spec.json").write_text(json.dumps(raw, default=str))
         meta = {
             "owner": str(paths.owner),
             "state_dir": str(paths.directory),
@@ -392,38 +391,47 @@ def connect(raw: Mapping[str, Any], source: str, least_privilege: LeastPrivilege
             "code_version": version,
             "idle_seconds": idle,
         }
-        port_path = paths.file(".port")
-        ports = [p for p in (_remembered_port(port_path), preferred_port(paths.owner, paths.key)) if p]
-        command = [sys.executable, "-m", "orgalerts.sandbox.daemon", str(spec_path), str(state_path), source]
-        command += ["--meta", json.dumps(meta)]
-        for port in dict.fromkeys(ports):
-            command += ["--port", str(port)]
-        if least_privilege is not None:
-            _write_private(principals_path, json.dumps(least_privilege.to_json()))
-            command += ["--principals", str(principals_path)]
-        log_path = paths.file(".log")
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,  # outlives this command, not killed by its Ctrl-C
-            )
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
-        line = process.stdout.readline().decode().strip() if ready else ""
-        process.stdout.close()
-        if line != "READY":
-            with contextlib.suppress(OSError):
-                process.kill()
-            raise SandboxStartError(f"the sandbox did not start; see {log_path}")
-        state = _read_state(state_path)
-        if state is None:
-            raise SandboxStartError(f"the sandbox started but wrote no state; see {log_path}")
+        state = _spawn(paths, source, meta, least_privilege)
         with contextlib.suppress(OSError):
-            port_path.write_text(f"{int(state['port'])}\n")
+            paths.file(".port").write_text(f"{int(state['port'])}\n")
         return _connection(state, started=True, restarted_because=restarted_because)
+
+
+def _spawn(paths: _Paths, source: str, meta: dict[str, Any], least_privilege: LeastPrivilege | None) -> dict[str, Any]:
+    """Start the daemon on this checkout's port (remembered, else derived, else free); its state once READY."""
+    spec_path = paths.file(".spec.json")
+    state_path = paths.file(".json")
+    principals_path = paths.file(".principals.json")
+    port_path = paths.file(".port")
+    ports = [p for p in (_remembered_port(port_path), preferred_port(paths.owner, paths.key)) if p]
+    command = [sys.executable, "-m", "orgalerts.sandbox.daemon", str(spec_path), str(state_path), source]
+    command += ["--meta", json.dumps(meta)]
+    for port in dict.fromkeys(ports):
+        command += ["--port", str(port)]
+    if least_privilege is not None:
+        _write_private(principals_path, json.dumps(least_privilege.to_json()))
+        command += ["--principals", str(principals_path)]
+    log_path = paths.file(".log")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,  # outlives this command, not killed by its Ctrl-C
+        )
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_SECONDS)
+    line = process.stdout.readline().decode().strip() if ready else ""
+    process.stdout.close()
+    if line != "READY":
+        with contextlib.suppress(OSError):
+            process.kill()
+        raise SandboxStartError(f"the sandbox did not start; see {log_path}")
+    state = _read_state(state_path)
+    if state is None:
+        raise SandboxStartError(f"the sandbox started but wrote no state; see {log_path}")
+    return state
 
 
 def stop(raw: Mapping[str, Any], source: str) -> bool:
