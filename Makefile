@@ -82,8 +82,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+## Writes bench/latest.md (git-ignored); to update the committed results on purpose:
+## make bench BENCH_OUT=bench/RESULTS.md
+BENCH_OUT ?= bench/latest.md
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --out bench/RESULTS.md
+	$(BIN)/python bench/run.py --out $(BENCH_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,6 +1,7 @@
 """Scale benchmark: fresh deploy, no-op re-run and drift check on simulated organizations.
 
-    .venv/bin/python bench/run.py --out bench/RESULTS.md              # what `make bench` runs
+    .venv/bin/python bench/run.py --out bench/latest.md               # what `make bench` runs (git-ignored)
+    make bench BENCH_OUT=bench/RESULTS.md                               # update the committed results, on purpose
     .venv/bin/python bench/run.py --sizes 10,100 --profiles core       # quicker
 
 Each size gets its own moto (in-process) organization. A Gateway hook sleeps `--latency-ms` before every

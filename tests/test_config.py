@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -120,10 +121,15 @@ def test_cli__bad_config__exit_2_one_line_no_traceback(tmp_path: Path, what: str
     path.write_text(GOOD.replace(old, new, 1))
     result = _run_cli("--config", str(path), "deploy", "--json", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(path) in lines[0] and key in lines[0]
+    # --json: the same error as one JSON document on stdout
+    assert json.loads(result.stdout) == {
+        "command": "deploy",
+        "error": lines[0].removeprefix("orgalerts: error: "),
+        "exit_code": 2,
+    }
     assert "Traceback" not in result.stderr
 
 

@@ -501,7 +501,9 @@ def test_cli__fuzzed_configs__exit_2_one_line_naming_file_and_key_no_aws_call(tm
         out, err = process.communicate(timeout=120)
         key = CLI_CASES[name][1]
         assert process.returncode == 2, (name, err)
-        assert out == "", name
         (line,) = err.strip().splitlines()
         assert line.startswith(f"orgalerts: error: {path}: {key}: "), (name, line)
+        # --json: the same error as one JSON document on stdout
+        error = line.removeprefix("orgalerts: error: ")
+        assert json.loads(out) == {"command": "deploy", "error": error, "exit_code": 2}, name
         assert "Traceback" not in err and "pwned" not in err + out

@@ -15,7 +15,7 @@ import tenacity
 from conftest import account_client
 
 from orgalerts.aws import Gateway, GatewaySettings
-from orgalerts.commands.verify import run_verify
+from orgalerts.commands.verify import DRIFT_HINT, run_verify
 from orgalerts.config import Config, load_config
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
@@ -190,7 +190,7 @@ def test_verify__bus_policy_removed__not_delivered_exit_1_names_account_and_clea
             "account_id": MEMBER,
             "status": "not delivered",
             "latency_seconds": None,
-            "error": "no alert within 30s",
+            "error": f"no alert within 30s; {DRIFT_HINT}",
             "message": None,
         }
     ]

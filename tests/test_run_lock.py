@@ -235,3 +235,18 @@ def test_cli_two_deploys_started_together__one_converges_other_exits_1_within_2s
     assert ended[loser] - since < 10.0
     assert "accounts: created 8, skipped 2" in outputs[winner][1]
     assert "accounts:" not in err  # the refused run did nothing
+
+
+def test_cli_force_unlock__dead_holder_removed_then_the_command_runs(
+    sim_org: SimOrg, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _write_config(sim_org, tmp_path / "c.yaml")
+    _lock(sim_org, "deploy", Clock(time.time())).acquire()  # a holder that died, its lease not expired yet
+    assert main(["--config", config, "deploy"]) == 1
+    capsys.readouterr()
+
+    assert main(["--config", config, "deploy", "--force-unlock"]) == 0
+
+    err = capsys.readouterr().err
+    assert "--force-unlock: removing the run lock held by `deploy` by arn:aws:iam::123456789012:user/alice" in err
+    assert _lock(sim_org, "plan", Clock(time.time())).holder_info() is None  # released after the run

@@ -24,7 +24,7 @@ from orgalerts.cli import render
 from orgalerts.cli.progress import ProgressReporter
 from orgalerts.cli.render import plural
 from orgalerts.commands.doctor import run_doctor
-from orgalerts.commands.lifecycle import check_onboard
+from orgalerts.commands.lifecycle import check_offboard, check_onboard
 from orgalerts.commands.notify import publish_drift
 from orgalerts.commands.permissions import render as render_permissions
 from orgalerts.commands.redrive import run_redrive
@@ -38,6 +38,7 @@ from orgalerts.engine.runner import Runner
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
 
 if TYPE_CHECKING:
+    from orgalerts.sandbox.launch import Connection
     from orgalerts.sandbox.least_privilege import LeastPrivilege
 
 log = logging.getLogger("orgalerts")
@@ -60,6 +61,17 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _writer(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the commands that take the run lock."""
+    writer = argparse.ArgumentParser(add_help=False, parents=[common])
+    writer.add_argument(
+        "--force-unlock",
+        action="store_true",
+        help="first remove the run lock a dead run left behind (as Terraform's force-unlock; shows who held it)",
+    )
+    return writer
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
@@ -68,15 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"orgalerts {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser)
-    sub.add_parser("deploy", parents=[common], help="converge every in-scope account and the central side")
+    sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    writer = _writer(common)
+    sub.add_parser("deploy", parents=[writer], help="converge every in-scope account and the central side")
     sub.add_parser("plan", parents=[common], help="show what deploy would change; exit 3 if anything")
-    _add_drift(sub, common)
-    _add_lifecycle(sub, common)
+    _add_drift(sub, writer)
+    _add_lifecycle(sub, writer)
     _add_verify(sub, common)
     watch = sub.add_parser("watch", parents=[common], help="print alerts as they arrive (Ctrl-C to stop)")
     watch.add_argument("--seconds", type=_positive, default=None, help="stop after this many seconds")
-    sub.add_parser("redrive", parents=[common], help="re-send events held in orgalerts' dead-letter queues")
+    sub.add_parser("redrive", parents=[writer], help="re-send events held in orgalerts' dead-letter queues")
     doctor = sub.add_parser(
         "doctor", parents=[common], help="check credentials, CloudTrail, the member role and the region; no write"
     )
@@ -171,7 +184,7 @@ def environment(config: Config, *, quiet: bool = False) -> Iterator[GatewaySetti
 
     connection = connect(config.sandbox, config.source, sandbox_least_privilege(config))
     if not quiet:
-        sys.stderr.write(connection.banner + "\n")
+        _sandbox_banner(connection)
     # orgalerts runs as the seeded least-privilege orchestrator user, never as the sandbox's root user.
     access_key_id, secret_access_key = connection.tool_keys
     yield GatewaySettings(
@@ -179,6 +192,13 @@ def environment(config: Config, *, quiet: bool = False) -> Iterator[GatewaySetti
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,
     )
+
+
+def _sandbox_banner(connection: Connection) -> None:
+    """The full banner once, when this command started the sandbox; one line when it attached to a running one."""
+    if connection.restarted_because:
+        sys.stderr.write(f"SANDBOX: restarted the sandbox: {connection.restarted_because}\n")
+    sys.stderr.write((connection.banner if connection.started else connection.attached_line()) + "\n")
 
 
 def sandbox_least_privilege(config: Config) -> LeastPrivilege:
@@ -242,7 +262,13 @@ def cmd_onboard(args: argparse.Namespace, runner: Runner) -> int:
 
 
 def cmd_offboard(args: argparse.Namespace, runner: Runner) -> int:
-    return _emit(args, runner.remove("offboard", [args.account_id]))
+    check = check_offboard(runner.ctx, args.account_id)  # exit 2 when it is not in the organization
+    report = runner.remove("offboard", [args.account_id])
+    for row in report.accounts:
+        if row.account_id == check.account_id:
+            row.name = row.name or check.name
+            row.notes += list(check.notes)
+    return _emit(args, report)
 
 
 def cmd_teardown(args: argparse.Namespace, runner: Runner) -> int:
@@ -263,25 +289,38 @@ def cmd_teardown(args: argparse.Namespace, runner: Runner) -> int:
 def cmd_verify(args: argparse.Namespace, runner: Runner) -> int:
     ctx = runner.ctx
     timeout = args.timeout if args.timeout is not None else (30.0 if ctx.config.sandbox is not None else 900.0)
-    result = run_verify(ctx, accounts=args.accounts, count=args.count, timeout=timeout)
+    result = run_verify(ctx, accounts=args.accounts, count=args.count, timeout=timeout, progress=_progress_line)
     render.write_verify(result, sys.stderr, show_message=args.show_message)
     if _opt(args, "json"):
         render.write_document(result.to_json(), sys.stdout)
     return result.exit_code()
 
 
+def _progress_line(text: str) -> None:
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()
+
+
 def cmd_sandbox(args: argparse.Namespace, config: Config) -> int:
     if config.sandbox is None:
         raise ConfigError(config.source, "sandbox", "a sandbox: block (this config talks to AWS)")
-    from orgalerts.sandbox.launch import connect, stop
+    from orgalerts.sandbox.launch import checkout_of, connect, stop
 
     if args.stop:
         stopped = stop(config.sandbox, config.source)
-        sys.stderr.write("sandbox stopped\n" if stopped else "no sandbox was running\n")
+        where = f"this checkout's sandbox ({checkout_of(config.source)})"
+        sys.stderr.write(f"{where} stopped\n" if stopped else f"{where} was not running\n")
+        if _opt(args, "json"):
+            render.write_document({"command": "sandbox", "stopped": stopped}, sys.stdout)
         return 0
     connection = connect(config.sandbox, config.source, sandbox_least_privilege(config))
+    if connection.restarted_because:
+        sys.stderr.write(f"SANDBOX: restarted the sandbox: {connection.restarted_because}\n")
     sys.stderr.write(connection.banner + "\n")
-    sys.stdout.write(connection.instructions() + "\n")
+    if _opt(args, "json"):
+        render.write_document({"command": "sandbox", **connection.to_json()}, sys.stdout)
+    else:
+        sys.stdout.write(connection.instructions() + "\n")
     return 0
 
 
@@ -355,6 +394,10 @@ RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
 
 
 CONFIG_ENV = "ORGALERTS_CONFIG"
+
+
+def parser_commands() -> list[str]:
+    return list(RUNNER_COMMANDS) + list(LOCAL_COMMANDS)
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -431,6 +474,11 @@ def _run_lock(args: argparse.Namespace, runner: Runner) -> Iterator[None]:
         yield
         return
     lock = RunLock(runner.ctx, label)
+    if _opt(args, "force_unlock"):
+        stale = lock.holder_info()
+        if stale is not None:
+            sys.stderr.write(f"--force-unlock: removing the run lock held by {stale.describe(lock.clock())}\n")
+            lock.force_unlock(stale)
     with held(lock, on_lost=runner.cancel.set):
         yield
         if args.command == "teardown" and lock.destroy():
@@ -458,8 +506,16 @@ def _hint(exc: BaseException) -> str:
     return HINTS.get(code, "")
 
 
+class ArgumentsError(SystemExit):
+    """argparse refused the command line (exit 2); already printed on stderr, `message` for --json."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with "did you mean" for a mistyped command."""
+    """argparse, with "did you mean" for a mistyped command; errors raise ArgumentsError (main adds --json)."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         if "invalid choice:" in message and "argument COMMAND" in message:
@@ -467,13 +523,27 @@ class _Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(wrong, list(RUNNER_COMMANDS) + list(LOCAL_COMMANDS), n=1)
             if close:
                 message += f" (did you mean {close[0]!r}?)"
-        super().error(message)
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise ArgumentsError(message)
+
+
+def _json_error(message: str, code: int, command: str | None) -> None:
+    """With --json, a failed command still prints one JSON document on stdout (besides the stderr line)."""
+    render.write_document({"command": command, "error": message, "exit_code": code}, sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except ArgumentsError as exc:
+        if "--json" in words:
+            _json_error(exc.message, 2, next((w for w in words if w in parser_commands()), None))
+        raise
     debug = bool(_opt(args, "debug"))
+    as_json = bool(_opt(args, "json"))
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="orgalerts: %(levelname)s: %(message)s",
@@ -490,12 +560,17 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         sys.stderr.write(f"orgalerts: error: {exc}\n")
+        if as_json:
+            _json_error(str(exc), exc.exit_code, args.command)
         return exc.exit_code
     except (ClientError, BotoCoreError) as exc:
         # Organization-level failures (listing accounts, credentials) stop the run: nothing to report per account.
         if debug:
             raise
-        sys.stderr.write(f"orgalerts: error: {error_text(exc)}{_hint(exc)}\n")
+        text = f"{error_text(exc)}{_hint(exc)}"
+        sys.stderr.write(f"orgalerts: error: {text}\n")
+        if as_json:
+            _json_error(text, EXIT_FAILED, args.command)
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("orgalerts: interrupted; run the same command again to converge the rest\n")

@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from orgalerts.aws import BotoCoreError, ClientError, error_text
 from orgalerts.commands.listener import TopicListener, temporary_queue_grant
 from orgalerts.engine.context import Context
-from orgalerts.errors import UsageError
+from orgalerts.errors import OrgAlertsError, UsageError
 from orgalerts.model.addresses import MEMBER_REGION, arn
 from orgalerts.model.resources import managed_tags
 from orgalerts.sides.base import Grant
@@ -40,6 +41,35 @@ REQUIRED_ACTIONS: tuple[Grant, ...] = (
 )
 
 POLL_INTERVAL_SECONDS = 5.0
+PROGRESS_EVERY_SECONDS = 10.0
+DRIFT_HINT = "run `orgalerts drift`: it names what stops the alert (a disabled or deleted rule, a changed role, ...)"
+
+
+class NothingDeployedError(OrgAlertsError):
+    """The alert topic does not exist: nothing (or not the central side) is deployed. Exit code 1."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        super().__init__(
+            f"nothing deployed (no alert topic in account {account_id}, region {region}): run `orgalerts deploy` first"
+        )
+
+
+@contextmanager
+def topic_listener(ctx: Context, queue_name: str) -> Iterator[TopicListener]:
+    """A TopicListener on the alert topic; NothingDeployedError when there is no topic to listen to."""
+    listener = TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, queue_name)
+    try:
+        listener.__enter__()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NotFound", "NotFoundException"):
+            raise NothingDeployedError(ctx.config.notification.account_id, ctx.config.region) from None
+        raise
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
 TEST_POLICY_DESCRIPTION = "orgalerts verify: harmless test change (an unattached policy), deleted right after"
 
 
@@ -76,6 +106,8 @@ class VerifyResult:
         counts: dict[str, int] = {"delivered": 0, "not delivered": 0, "failed": 0}
         for check in self.checks:
             counts[check.status] = counts.get(check.status, 0) + 1
+        # `not_delivered` is the key to script against; "not delivered" stays for existing scripts.
+        counts["not_delivered"] = counts["not delivered"]
         return {
             "command": "verify",
             "accounts": [c.to_json() for c in self.checks],
@@ -126,14 +158,18 @@ def run_verify(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll_interval: float = POLL_INTERVAL_SECONDS,
+    progress: Callable[[str], None] | None = None,
 ) -> VerifyResult:
+    """`progress` receives a line when the wait starts and every PROGRESS_EVERY_SECONDS (the CLI prints it).
+
+    NothingDeployedError when the alert topic does not exist (before any change is made)."""
     chosen = choose_accounts(ctx, accounts, count)
     test_name = f"{ctx.names.prefix}verify-{uuid.uuid4().hex[:10]}"
     result = VerifyResult([AccountCheck(a) for a in chosen], timeout=timeout)
-    listener = TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, test_name)
     changed: list[tuple[Any, str]] = []  # (iam client, policy arn) to delete
+    listener: TopicListener | None = None
     try:
-        with listener:
+        with topic_listener(ctx, test_name) as listener:
             for check in result.checks:
                 try:
                     iam = ctx.member_access(check.account_id).client("iam", MEMBER_REGION)
@@ -148,7 +184,7 @@ def run_verify(
                 except (ClientError, BotoCoreError) as exc:
                     check.status, check.error = "failed", error_text(exc)
             try:
-                _wait_for_alerts(listener, result, test_name, timeout, clock, sleep, poll_interval)
+                _wait_for_alerts(listener, result, test_name, timeout, clock, sleep, poll_interval, progress)
             finally:
                 _delete_test_policies(result, changed)
     except (ClientError, BotoCoreError) as exc:
@@ -156,7 +192,8 @@ def run_verify(
             if check.status == "not delivered":
                 check.status, check.error = "failed", error_text(exc)
     finally:
-        result.cleanup_errors += listener.cleanup_errors
+        if listener is not None:
+            result.cleanup_errors += listener.cleanup_errors
     return result
 
 
@@ -168,9 +205,18 @@ def _wait_for_alerts(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     poll_interval: float,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
     pending = {c.account_id: c for c in result.checks if c.status == "not delivered"}
-    deadline = clock() + timeout
+    start = clock()
+    deadline = start + timeout
+    say = progress or (lambda _text: None)
+    if pending:
+        say(
+            f"orgalerts verify: test change made in {', '.join(pending)}; waiting up to {timeout:g}s for "
+            f"{'the alert' if len(pending) == 1 else f'{len(pending)} alerts'}"
+        )
+    next_report = start + PROGRESS_EVERY_SECONDS
     while pending:
         bodies = listener.receive()
         for body in bodies:
@@ -180,12 +226,20 @@ def _wait_for_alerts(
                 if account_id in body:
                     check.status, check.latency_seconds, check.message = "delivered", clock() - check.started, body
                     del pending[account_id]
-        if not pending or clock() >= deadline:
+        now = clock()
+        if not pending or now >= deadline:
             break
+        if now >= next_report:
+            waiting = len(pending)
+            say(
+                f"orgalerts verify: still waiting for {waiting} alert{'s' if waiting != 1 else ''} "
+                f"({now - start:.0f}s of {timeout:g}s)"
+            )
+            next_report = now + PROGRESS_EVERY_SECONDS
         if not bodies:
             sleep(min(poll_interval, max(0.0, deadline - clock())))
     for check in pending.values():
-        check.error = check.error or f"no alert within {timeout:g}s"
+        check.error = check.error or f"no alert within {timeout:g}s; {DRIFT_HINT}"
 
 
 def _delete_test_policies(result: VerifyResult, changed: list[tuple[Any, str]]) -> None:

@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from typing import TextIO
 
-from orgalerts.commands.listener import TopicListener, temporary_queue_grant
+from orgalerts.commands.listener import temporary_queue_grant
+from orgalerts.commands.verify import topic_listener
 from orgalerts.engine.context import Context
 from orgalerts.sides.base import Grant
 
@@ -30,11 +31,12 @@ def run_watch(
     poll_interval: float = 1.0,
 ) -> int:
     """Print alerts until Ctrl-C (the documented way to stop: not an error) or `seconds` passed; returns how
-    many arrived. The temporary queue and subscription are removed either way."""
+    many arrived. The temporary queue and subscription are removed either way; NothingDeployedError when
+    the alert topic does not exist."""
     name = f"{ctx.names.prefix}watch-{uuid.uuid4().hex[:10]}"
     deadline = None if seconds is None else clock() + seconds
     received = 0
-    with TopicListener(ctx.central_client("sqs"), ctx.central_client("sns"), ctx.central.topic_arn, name) as listener:
+    with topic_listener(ctx, name) as listener:  # NothingDeployedError (exit 1) when there is no topic
         try:
             while deadline is None or clock() < deadline:
                 bodies = listener.receive()
