@@ -167,3 +167,10 @@ def test_deploy__management_account_in_scope__no_role_assumed_into_itself(sim_or
     assert {a.account_id: a.status for a in result.accounts}[MANAGEMENT] == "created"
     assert not any(f"::{MANAGEMENT}:" in arn for arn in assumed)
     boto3.client("events", region_name="us-east-1").describe_rule(Name="orgalerts-forward")
+
+
+def test_deploy__no_email_recipients__said_in_the_report(sim_org: SimOrg) -> None:
+    notification = {"account_id": sim_org.accounts["notification"], "emails": []}
+    result = make_engine(sim_org.config(notification=notification)).converge("deploy", Mode.DEPLOY)
+    assert result.central is not None
+    assert any("notification.emails is empty" in note for note in result.central.notes)

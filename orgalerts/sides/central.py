@@ -386,7 +386,15 @@ class CentralSide(Side):
 
     def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
         wanted = {r.key for r in desired}
-        return [
+        nobody = (
+            [
+                f"notification.emails is empty: alerts reach topic {config.names.topic} but no e-mail subscriber; "
+                "add an address, or subscribe your own endpoint to the topic"
+            ]
+            if desired and not config.notification.emails
+            else []
+        )
+        return nobody + [
             f"{r.props['endpoint']}: subscription pending confirmation "
             "(the recipient must click the link in the e-mail)"
             for r in live
