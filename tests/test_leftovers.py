@@ -94,7 +94,9 @@ def test_teardown_after_trail_and_guardrail_switched_off__removes_them(sim_org: 
     assert "delete guardrail SCP orgalerts-guardrail" in changes
     assert sim_org.client("cloudtrail").describe_trails()["trailList"] == []
     orgs = sim_org.client("organizations")
-    assert "orgalerts-guardrail" not in [p["Name"] for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]]
+    assert "orgalerts-guardrail" not in [
+        p["Name"] for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    ]
 
 
 def test_region_changed__old_central_side_reported_then_removed_by_deploy(sim_org: SimOrg, call_log: CallLog) -> None:
@@ -144,14 +146,17 @@ def test_region_changed__drift_reports_old_central_side_repair_removes_it(sim_or
     drift = engine.converge("drift", Mode.DRIFT)
     assert exit_code(drift) == 3 and drift.central is not None and drift.central.status == Status.DRIFTED
     assert any(
-        c.startswith("central bus orgalerts-central is not configured (stale) (in us-east-1") for c in drift.central.changes
+        c.startswith("central bus orgalerts-central is not configured (stale) (in us-east-1")
+        for c in drift.central.changes
     )
     repair = engine.converge("repair", Mode.REPAIR)
     assert exit_code(repair) == 0
     assert exit_code(engine.converge("drift", Mode.DRIFT)) == 0
 
 
-def test_untagged_watchdog_role__repair_reports_the_fix__adopt_takes_it_over(sim_org: SimOrg, call_log: CallLog) -> None:
+def test_untagged_watchdog_role__repair_reports_the_fix__adopt_takes_it_over(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
     config = _config(sim_org)
     engine = make_engine(config, call_log)
     assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0

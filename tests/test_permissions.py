@@ -129,12 +129,14 @@ def test_permissions__features_switched_off_are_not_granted() -> None:
     assert {"organizations:AttachPolicy", "organizations:CreatePolicy", "cloudtrail:DeleteTrail"} <= opt_in
     assert {"s3:DeleteBucket", "s3:PutBucketPolicy", "organizations:EnablePolicyType"} <= opt_in
     dropped = ("organizations:AttachPolicy", "organizations:CreatePolicy", "organizations:EnablePolicyType",
-               "cloudtrail:CreateTrail", "cloudtrail:StartLogging", "s3:CreateBucket", "s3:PutBucketPolicy")  # fmt: skip
+               "cloudtrail:CreateTrail",
+               "cloudtrail:StartLogging", "s3:CreateBucket", "s3:PutBucketPolicy")  # fmt: skip
     for action in dropped:
         assert action not in off["orchestrator"], action
     # the trail and the SCP an earlier configuration created are read and removed with the feature off
     kept = ("organizations:ListPolicies", "organizations:DetachPolicy", "organizations:DeletePolicy",
-            "cloudtrail:DescribeTrails", "cloudtrail:DeleteTrail", "s3:GetBucketTagging", "s3:DeleteBucket")  # fmt: skip
+            "cloudtrail:DescribeTrails",
+            "cloudtrail:DeleteTrail", "s3:GetBucketTagging", "s3:DeleteBucket")  # fmt: skip
     for action in kept:
         assert action in off["orchestrator"], action
     # creation is dropped; reading and removing what an earlier configuration left stay (teardown)

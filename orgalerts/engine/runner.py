@@ -315,7 +315,7 @@ class Runner:
         if only is None:
             failed = [r for r in accounts if r.status == Status.FAILED]
             hold = "" if not mode.writes else self._hold_reason(central, failed)
-            central = merge(central, self.run_elsewhere(CENTRAL, mode, hold=hold))
+            merge(central, self.run_elsewhere(CENTRAL, mode, hold=hold))  # into `central`
         found_orphans = self.find_orphans(scope, remove=remove_orphans) if orphans and not blocked else []
         return RunReport(command, accounts, central, found_orphans, management)
 
@@ -341,7 +341,8 @@ class Runner:
         accounts += self._not_entered(
             scope, "teardown leaves what an earlier run may have left there; `orgalerts offboard ACCOUNT` removes it"
         )
-        central = merge(self.run_central(Mode.REMOVE, scope), self.run_elsewhere(CENTRAL, Mode.REMOVE))
+        central = self.run_central(Mode.REMOVE, scope)
+        merge(central, self.run_elsewhere(CENTRAL, Mode.REMOVE))  # into `central`
         management = self.run_management(Mode.REMOVE, scope)
         accounts.sort(key=lambda r: r.account_id)
         return RunReport(command, accounts, central, management=management)
