@@ -137,6 +137,9 @@ def aws_answer(service: str, status: int, code: str, message: str) -> AWSRespons
             "<RequestId>fault-injected</RequestId></ErrorResponse>"
         )
         headers = {"Content-Type": "text/xml"}
+    elif _protocol(service) == "rest-xml":  # S3
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-injected</RequestId></Error>"
+        headers = {"Content-Type": "application/xml"}
     else:
         body = json.dumps({"__type": code, "message": message})
         headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
@@ -146,6 +149,8 @@ def aws_answer(service: str, status: int, code: str, message: str) -> AWSRespons
 def _throttling_code(service: str) -> str:
     if _protocol(service) == "query":
         return "Throttling"
+    if _protocol(service) == "rest-xml":
+        return "SlowDown"
     return "TooManyRequestsException" if service == "organizations" else "ThrottlingException"
 
 

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orgalerts {__version__}")
     sub: Any = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     writer = _writer(common)
-    sub.add_parser("deploy", parents=[writer], help="converge every in-scope account and the central side")
+    deploy = sub.add_parser("deploy", parents=[writer], help="converge every in-scope account and the central side")
+    deploy.add_argument("--adopt", action="store_true", help=ADOPT_HELP)
     sub.add_parser("plan", parents=[common], help="show what deploy would change; exit 3 if anything")
     _add_drift(sub, writer)
     _add_lifecycle(sub, writer)
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ADOPT_HELP = (
+    "take over resources with orgalerts' names but without its managed-by=orgalerts tag: tag them, then converge "
+    "them (reported as `adopted ...`)"
+)
+
+
 def _add_drift(sub: Any, common: argparse.ArgumentParser) -> None:
     drift = sub.add_parser("drift", parents=[common], help="find drift; exit 3 on drift; --repair fixes it")
     drift.add_argument("--repair", action="store_true", help="converge exactly what drifted")
@@ -114,6 +121,7 @@ def _add_drift(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --repair: remove managed resources from out-of-scope accounts",
     )
+    drift.add_argument("--adopt", action="store_true", help=f"with --repair: {ADOPT_HELP}")
     drift.add_argument("--markdown", metavar="PATH", help="also write a Markdown report to PATH")
     drift.add_argument(
         "--publish", action="store_true", help="also send a drift summary to the alert topic's recipients"
@@ -227,7 +235,7 @@ def _emit(args: argparse.Namespace, result: RunReport, extra: dict[str, Any] | N
 
 
 def cmd_deploy(args: argparse.Namespace, runner: Runner) -> int:
-    return _emit(args, runner.converge("deploy", Mode.DEPLOY))
+    return _emit(args, runner.converge("deploy", Mode.DEPLOY, adopt=args.adopt))
 
 
 def cmd_plan(args: argparse.Namespace, runner: Runner) -> int:
@@ -237,6 +245,8 @@ def cmd_plan(args: argparse.Namespace, runner: Runner) -> int:
 def cmd_drift(args: argparse.Namespace, runner: Runner) -> int:
     if args.remove_orphans and not args.repair:
         raise UsageError("--remove-orphans goes with --repair")
+    if args.adopt and not args.repair:
+        raise UsageError("--adopt goes with --repair (drift alone never writes)")
     mode = Mode.REPAIR if args.repair else Mode.DRIFT
     # "repair" words the statuses `repaired` and makes exit 0 mean "everything found was repaired".
     result = runner.converge(
@@ -244,6 +254,7 @@ def cmd_drift(args: argparse.Namespace, runner: Runner) -> int:
         mode,
         orphans=not args.no_orphans,
         remove_orphans=args.remove_orphans,
+        adopt=args.adopt,
     )
     code = _emit(args, result)
     if args.publish:

@@ -10,6 +10,7 @@ depend on it. Which end the pipeline has is the `Mode`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,12 +19,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from orgalerts.aws import BotoCoreError, ClientError, error_text
+from orgalerts.config import Config
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Interrupted, Mode, RunReport, SideResult, Status, merge
 from orgalerts.engine.scope import all_accounts
-from orgalerts.model.plan import Plan, diff
+from orgalerts.model.plan import Change, Conflict, Plan, diff
 from orgalerts.model.resources import Resource
 from orgalerts.model.scope import Account, Scope
+from orgalerts.sides.adopt import adopt, tag_command
 from orgalerts.sides.base import Clients, PartialFailure, Side, Where
 from orgalerts.sides.central import CENTRAL
 from orgalerts.sides.member import MEMBER
@@ -60,6 +63,12 @@ class Runner:
         self.progress = progress
         self.progress_start = progress_start  # told how many accounts each batch has
         self.cancel = threading.Event()
+        # --adopt (deploy, drift --repair): same-named resources without the ownership marker are tagged and
+        # converged instead of failing their account. Set by `converge` for one command.
+        self.adopting = False
+        # The notification account's access from the central side's run, reused by `run_elsewhere` (one
+        # AssumeRole per account and command).
+        self._central_access: Any = None
 
     def scope(self) -> Scope:
         return self.ctx.scope()
@@ -129,15 +138,26 @@ class Runner:
                     raise
                 result.status, result.notes = Status.SKIPPED, [f"could not be checked: {error_text(exc)}"]
                 return
+            if side.where is Where.CENTRAL:
+                self._central_access = access
             clients = self.ctx.clients(side, access)
             everything = mode is Mode.REMOVE or orphan_check
             live = side.read(clients, self.config, account.id, everything=everything)
             desired = [] if everything or scope is None else side.desired(self.config, scope, account.id)
             plan = diff(desired, live, side.kinds)
+            adopted: list[str] = []
+            if plan.conflicts and self.adopting and mode in (Mode.DEPLOY, Mode.REPAIR):
+                adopted = self._adopt(side, plan, clients, live)
+                live = side.read(clients, self.config, account.id, everything=everything)
+                plan = diff(desired, live, side.kinds)
             if scope is not None:
                 result.notes += side.notes(self.config, scope, live, desired)
             if not self._drift_shortcut(result, side, plan, mode, live, orphan_check):
                 self._finish(result, side, plan, mode, clients, live)
+            if adopted:
+                result.changes = adopted + result.changes
+                if result.status is Status.UNCHANGED:
+                    result.status = Status.REPAIRED if mode is Mode.REPAIR else Status.UPDATED
 
         return self.run_unit(result, work)
 
@@ -170,13 +190,45 @@ class Runner:
             return True
         return False
 
+    @staticmethod
+    def _adopt(side: Side, plan: Plan, clients: Clients, live: list[Resource]) -> list[str]:
+        """--adopt: put the ownership marker on each same-named resource the plan found without it."""
+        by_key = {r.key: r for r in live}
+        done = []
+        for conflict in plan.conflicts:
+            adopt(clients, Change("adopt", None, by_key[(conflict.kind, conflict.name)], label=conflict.label))
+            done.append(f"adopted {conflict.label or conflict.kind} {conflict.name}")
+        return done
+
+    def _conflict_text(
+        self, side: Side, conflict: Conflict, live: list[Resource], config: Config, account_id: str
+    ) -> str:
+        """The conflict, and the exact fix: tag it (the command), or let orgalerts adopt it."""
+        where = "the management side" if side.where is Where.MANAGEMENT else "this account"
+        text = conflict.message.replace("this account", where)
+        arn = next((r.arn for r in live if r.key == (conflict.kind, conflict.name)), "")
+        command = tag_command(conflict.kind, conflict.name, arn, side.region(config))
+        fix = f"`{command}` with credentials of account {account_id}, or " if command else ""
+        return (
+            f"{text}. If orgalerts should manage it, mark it as orgalerts': {fix}"
+            "`orgalerts drift --repair --adopt` (tags every such resource, then converges it)"
+        )
+
     def _finish(
-        self, result: SideResult, side: Side, plan: Plan, mode: Mode, clients: Clients, live: list[Resource]
+        self,
+        result: SideResult,
+        side: Side,
+        plan: Plan,
+        mode: Mode,
+        clients: Clients,
+        live: list[Resource],
+        config: Config | None = None,
     ) -> None:
         """The shared end of the pipeline: conflicts, drift findings, plan texts, or the writes."""
+        config = config or self.config
         if plan.conflicts:
-            where = "the management side" if side.where is Where.MANAGEMENT else "this account"
-            result.fail("; ".join(c.message.replace("this account", where) for c in plan.conflicts))
+            texts = [self._conflict_text(side, c, live, config, result.account_id) for c in plan.conflicts]
+            result.fail("; ".join(texts))
             return
         waiting = [note for r in live if r.kind == "queue" and r.managed for note in r.notes]
         if mode is Mode.DRIFT:
@@ -189,7 +241,7 @@ class Runner:
             result.changes = [s.text for s in steps] + [c.text for c in plan.changes]
             result.status = _written_status(plan, bool(steps))
             return
-        writer = side.writer(clients, self.config, live, self.retry_wait, self.sleep)
+        writer = side.writer(clients, config, live, self.retry_wait, self.sleep)
         done: list[str] = []
         try:
             for step in steps:
@@ -218,11 +270,30 @@ class Runner:
         orphans: bool = False,
         remove_orphans: bool = False,
         scope: Scope | None = None,
+        adopt: bool = False,
     ) -> RunReport:
-        """deploy / plan / drift / repair / onboard: central side, management sides, then in-scope members.
+        """deploy / plan / drift / repair / onboard: central side, management sides, then in-scope members,
+        then what a previous `region` left of the central side (removed once every account forwards to the
+        configured region).
 
-        `scope` may be passed when the caller already resolved it (onboard checks it first).
+        `scope` may be passed when the caller already resolved it (onboard checks it first). `adopt`: tag and
+        converge same-named resources without the ownership marker instead of failing their account.
         """
+        self.adopting = adopt
+        try:
+            return self._converge(command, mode, only, orphans, remove_orphans, scope)
+        finally:
+            self.adopting = False
+
+    def _converge(
+        self,
+        command: str,
+        mode: Mode,
+        only: Iterable[str] | None,
+        orphans: bool,
+        remove_orphans: bool,
+        scope: Scope | None,
+    ) -> RunReport:
         scope = scope or self.scope()
         central = self.run_central(mode, scope)
         management = self.run_management(mode, scope, onboarding=only is not None)
@@ -241,8 +312,21 @@ class Runner:
                 SideResult(s.account.id, Status.SKIPPED, name=s.account.name, notes=[s.reason]) for s in scope.skipped
             ]
         accounts.sort(key=lambda r: r.account_id)
+        if only is None:
+            failed = [r for r in accounts if r.status == Status.FAILED]
+            hold = "" if not mode.writes else self._hold_reason(central, failed)
+            merge(central, self.run_elsewhere(CENTRAL, mode, hold=hold))  # into `central`
         found_orphans = self.find_orphans(scope, remove=remove_orphans) if orphans and not blocked else []
         return RunReport(command, accounts, central, found_orphans, management)
+
+    @staticmethod
+    def _hold_reason(central: SideResult, failed: list[SideResult]) -> str:
+        """Why the previous region's central side must stay for now ("" when it may go)."""
+        if central.status == Status.FAILED:
+            return "the central side in the configured region failed"
+        if failed:
+            return f"{len(failed)} account(s) failed and may still forward there"
+        return ""
 
     def remove(self, command: str, account_ids: list[str] | None) -> RunReport:
         """offboard (given accounts: named explicitly, so entered even when excluded) or teardown (None: every
@@ -258,6 +342,7 @@ class Runner:
             scope, "teardown leaves what an earlier run may have left there; `orgalerts offboard ACCOUNT` removes it"
         )
         central = self.run_central(Mode.REMOVE, scope)
+        merge(central, self.run_elsewhere(CENTRAL, Mode.REMOVE))  # into `central`
         management = self.run_management(Mode.REMOVE, scope)
         accounts.sort(key=lambda r: r.account_id)
         return RunReport(command, accounts, central, management=management)
@@ -293,13 +378,58 @@ class Runner:
         return self.run_side(CENTRAL, Account(self.config.notification.account_id, "central", "ACTIVE"), mode, scope)
 
     def run_management(self, mode: Mode, scope: Scope, *, onboarding: bool = False) -> SideResult | None:
-        """The management account's sides that are on, as one result (None when none is on: no call)."""
+        """The management account's sides, as one result. A side whose feature is off still runs (read-only when
+        nothing is left) if the caller is the management account, so what an earlier config created is removed;
+        with nothing left it reports nothing. None when no side ran or had anything to say."""
         account = Account(scope.management_account_id, "management", "ACTIVE")
         result: SideResult | None = None
         for side in sides_at(Where.MANAGEMENT):
-            if side.enabled(self.config, mode is Mode.REMOVE) and not (onboarding and side.organization_wide):
-                result = merge(result, self.run_side(side, account, mode, scope))
+            if onboarding and side.organization_wide:
+                continue
+            on = side.enabled(self.config, mode is Mode.REMOVE)
+            if not on and not (side.reads_when_off and self.ctx.caller_account() == scope.management_account_id):
+                continue
+            part = self.run_side(side, account, mode, scope)
+            if not on and part.status == Status.UNCHANGED and not part.changes and not part.notes:
+                continue  # a feature that is off and left nothing
+            result = merge(result, part)
         return result
+
+    def run_elsewhere(self, side: Side, mode: Mode, *, hold: str = "") -> SideResult | None:
+        """What an earlier `region` left of `side` in the other regions of the partition: a cheap look in each
+        (`side.left_in_region`), and where something is, the side read there and planned for removal (plan,
+        drift: listed; deploy, repair, teardown: removed; `hold`: why a write mode keeps it for now).
+        None when nothing is left anywhere."""
+        account = Account(self.config.notification.account_id, "central", "ACTIVE")
+        result = SideResult(account.id, Status.UNCHANGED, name=account.name)
+        found = False
+
+        def work(result: SideResult) -> None:
+            nonlocal found
+            access = self._central_access or self.ctx.access(side.where, account.id)
+            for region in side.other_regions(self.config):
+                config = dataclasses.replace(self.config, region=region)
+                clients = Clients(**{s: access.client(s, side.service_region(s, config)) for s in side.services})
+                if not side.left_in_region(clients, config):
+                    continue
+                live = side.read(clients, config, account.id, everything=True)
+                plan = diff([], live, side.kinds)
+                if not plan.changes:
+                    continue
+                found = True
+                part = SideResult(account.id, Status.UNCHANGED, name=account.name)
+                self._finish(part, side, plan, Mode.PLAN if hold else mode, clients, live, config)
+                where = f" (in {region}, left by a previous `region`; configured: {self.config.region})"
+                if hold:
+                    part.status = Status.UNCHANGED
+                    part.notes += [f"kept for now ({hold}): {c}{where}" for c in part.changes]
+                    part.changes = []
+                else:
+                    part.changes = [f"{c}{where}" for c in part.changes]
+                merge(result, part)
+
+        self.run_unit(result, work)
+        return result if found or result.status == Status.FAILED else None
 
     def _run_members(
         self,

@@ -180,6 +180,9 @@ class Side:
     not_deployed: str | None = None
     # Organization-wide (a trail, an SCP): `onboard`, which converges one account, leaves it alone.
     organization_wide: bool = False
+    # A management side whose feature is off still reads (desired = []) when the caller is the management
+    # account, so whatever an earlier config created becomes a removal (plan, drift, deploy, teardown).
+    reads_when_off: bool = False
 
     def region(self, config: Config) -> str:
         return config.region
@@ -201,6 +204,14 @@ class Side:
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
         raise NotImplementedError
+
+    def other_regions(self, config: Config) -> list[str]:
+        """Regions other than `region(config)` where an earlier `region` may have left this side's resources."""
+        return []
+
+    def left_in_region(self, clients: Clients, config: Config) -> bool:
+        """A cheap look (a call or two) whether anything of this side may be left in `config.region`."""
+        return False
 
     def finding(self, change: Change) -> str:
         return change.finding

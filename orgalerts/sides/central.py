@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orgalerts.aws import ClientError
+from orgalerts.aws import ClientError, error_code, partition_regions
 from orgalerts.config import Config
 from orgalerts.model import messages, patterns
-from orgalerts.model.addresses import account_root_arn, rule_arn
+from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
 from orgalerts.model.resources import (
@@ -200,7 +200,7 @@ def read_bus(events: Any, bus: str) -> list[Resource]:
         raise
     tags = events.list_tags_for_resource(ResourceARN=described["Arn"]).get("Tags", [])
     managed = is_managed_tags(tags)
-    found = [Resource("bus", bus, {}, managed)]
+    found = [Resource("bus", bus, {}, managed, arn=str(described["Arn"]))]
     if managed and described.get("Policy"):
         found.append(Resource("bus-policy", bus, {"document": canonical_policy(described["Policy"])}))
     return found
@@ -215,7 +215,7 @@ def read_topic(sns: Any, topic_arn: str, topic_name: str) -> list[Resource]:
         raise
     tags = sns.list_tags_for_resource(ResourceArn=topic_arn).get("Tags", [])
     managed = is_managed_tags(tags)
-    found = [Resource("topic", topic_name, {}, managed)]
+    found = [Resource("topic", topic_name, {}, managed, arn=topic_arn)]
     if not managed:
         return found
     if attributes.get("Policy"):
@@ -254,6 +254,41 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
     found += read_topic(clients.sns, central.topic_arn, names.topic)
     found += forwarding.read_queue(clients.sqs, names.central_dlq)
     return found
+
+
+# --- a previous `region` ----------------------------------------------------------------------------------
+
+# A region the caller cannot use (an opt-in region not enabled, an SCP denying the region): nothing orgalerts
+# made can be there, or orgalerts could not have made it.
+REGION_UNUSABLE = {
+    "UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure", "OptInRequired", "AccessDenied",
+    "AccessDeniedException", "AuthorizationError",
+}  # fmt: skip
+
+
+def scanned_regions() -> frozenset[str]:
+    """Where the central side may have been: every region of the partition orgalerts writes ARNs for."""
+    return partition_regions(PARTITION)
+
+
+def _exists(call: Any, **params: Any) -> bool:
+    try:
+        call(**params)
+    except ClientError as exc:
+        if absent(exc) or error_code(exc) in REGION_UNUSABLE:
+            return False
+        raise
+    return True
+
+
+def left_in_region(clients: Clients, config: Config) -> bool:
+    """Whether the central bus or the topic exists in `config.region` (two reads). Removing the central side
+    deletes the bus last, so whatever else a run left there, the bus is still there; the topic is looked for
+    too (it is what e-mails people)."""
+    central = config.central
+    if _exists(clients.events.describe_event_bus, Name=central.names.central_bus):
+        return True
+    return _exists(clients.sns.get_topic_attributes, TopicArn=central.topic_arn)
 
 
 # --- writes --------------------------------------------------------------------------------------------
@@ -320,25 +355,38 @@ class CentralWriter(forwarding.ForwardingWriter):
 # --- permissions (the member role in the notification account, `config.region`) ------------------------------
 
 
-def all_central_rule_arns(config: Config) -> list[str]:
-    """Every central rule orgalerts may have created, whatever the configuration (the reader looks for each)."""
+def all_central_rule_arns(config: Config, region: str = "*") -> list[str]:
+    """Every central rule orgalerts may have created, whatever the configuration (the reader looks for each),
+    in any region (`*`: a previous `region` is read and removed too)."""
     central = config.central
     names = central.names
     on_bus = [names.central_rule, names.account_change_rule, names.tamper_rule]
-    arns = [rule_arn(central.region, central.account_id, names.central_bus, rule) for rule in on_bus]
-    return [*arns, rule_arn(central.region, central.account_id, "default", names.central_watch_rule)]
+    arns = [rule_arn(region, central.account_id, names.central_bus, rule) for rule in on_bus]
+    return [*arns, rule_arn(region, central.account_id, "default", names.central_watch_rule)]
 
 
 def central_dlq_arns(config: Config) -> list[str]:
     return [config.central.queue_arn(config.names.central_dlq)]
 
 
+def any_region_dlq_arns(config: Config) -> list[str]:
+    return [queue_arn("*", config.notification.account_id, config.names.central_dlq)]
+
+
 def _bus(config: Config) -> list[str]:
     return [config.central.bus_arn]
 
 
+def _any_region_bus(config: Config) -> list[str]:
+    return [bus_arn("*", config.notification.account_id, config.names.central_bus)]
+
+
 def _topic(config: Config) -> list[str]:
     return [config.central.topic_arn]
+
+
+def _any_region_topic(config: Config) -> list[str]:
+    return [topic_arn("*", config.notification.account_id, config.names.topic)]
 
 
 # Resource types: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
@@ -348,23 +396,25 @@ def _topic(config: Config) -> list[str]:
 # DeleteTopic, GetTopicAttributes, SetTopicAttributes, ListSubscriptionsByTopic, Subscribe, TagResource,
 # ListTagsForResource; Unsubscribe has no resource type, so only "*").
 # Rules for account changes and tamper alerts, and the dead-letter queue, are created only when their feature
-# is on and read and removed always (see `forwarding.path_grants`).
+# is on and read and removed always (see `forwarding.path_grants`). Reading and removing are granted in every
+# region (`*` in the ARN): what a previous `region` left is found and removed; creating only in `region`.
 CENTRAL_GRANTS: tuple[Grant, ...] = (
     Grant("notification", "ReadAndRemoveCentralBus", ("events:DescribeEventBus", "events:ListTagsForResource",
-          "events:DeleteEventBus"), _bus),
+          "events:DeleteEventBus"), _any_region_bus),
     Grant("notification", "ManageCentralBus", ("events:CreateEventBus", "events:TagResource"), _bus),
     Grant("notification", "ManageCentralBusPolicy", ("events:PutPermission", "events:RemovePermission"), everywhere),
     Grant("notification", "ReadAndRemoveCentralRules", forwarding.RULE_READ + forwarding.RULE_REMOVE,
           all_central_rule_arns),
     Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, central_rule_arns),
     Grant("notification", "ReadAndRemoveAlertTopic", ("sns:GetTopicAttributes", "sns:ListTagsForResource",
-          "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"), _topic),
+          "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"), _any_region_topic),
     Grant("notification", "ManageAlertTopic", ("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes",
           "sns:Subscribe"), _topic),
     Grant("notification", "UnsubscribeFromAlertTopic", ("sns:Unsubscribe",), everywhere),
-    *forwarding.queue_grants(
-        "notification", "CentralDeadLetterQueue", central_dlq_arns, lambda c: c.alerts.dead_letter_queues
-    ),
+    Grant("notification", "ReadAndRemoveCentralDeadLetterQueue", forwarding.QUEUE_READ + forwarding.QUEUE_REMOVE,
+          any_region_dlq_arns),
+    Grant("notification", "ManageCentralDeadLetterQueue", forwarding.QUEUE_WRITE, central_dlq_arns,
+          lambda c: c.alerts.dead_letter_queues),
 )  # fmt: skip
 
 
@@ -380,6 +430,12 @@ class CentralSide(Side):
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_central(clients, config)
+
+    def other_regions(self, config: Config) -> list[str]:
+        return sorted(scanned_regions() - {config.region})
+
+    def left_in_region(self, clients: Clients, config: Config) -> bool:
+        return left_in_region(clients, config)
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
         return CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep)

@@ -200,7 +200,7 @@ def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
         "state": str(rule.get("State", "")),
         "description": str(rule.get("Description", "")),
     }
-    found = [Resource("rule", key, props, managed)]
+    found = [Resource("rule", key, props, managed, arn=str(rule.get("Arn", "")))]
     if not managed:
         return found
     paginator = events.get_paginator("list_targets_by_rule")

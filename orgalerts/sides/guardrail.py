@@ -26,8 +26,9 @@ SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
 KINDS = (SCP, SCP_ATTACHMENT)
 
 
-# IAM permissions of the orchestrator (management account) for the guardrail, only with guardrail.scp (the
-# side runs only then, teardown too: see GuardrailSide.enabled). All on "*": ListPolicies and ListRoots have no
+# IAM permissions of the orchestrator (management account) for the guardrail: reading, detaching and deleting
+# always (the side reads when guardrail.scp is off: GuardrailSide.reads_when_off), the rest only with
+# guardrail.scp. All on "*": ListPolicies and ListRoots have no
 # resource type; the others' resource types (policy, root, account, ou) have ARNs holding the organization id
 # and AWS-assigned policy and root ids, which the configuration does not know
 # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html), and the
@@ -37,13 +38,14 @@ def _guarding(config: Config) -> bool:
 
 
 REQUIRED_ACTIONS: tuple[Grant, ...] = (
-    Grant("orchestrator", "ReadGuardrailPolicy", (
+    # Read, detached and deleted whatever the configuration (guardrail.scp set back to false, teardown).
+    Grant("orchestrator", "ReadAndRemoveGuardrailPolicy", (
         "organizations:ListPolicies", "organizations:DescribePolicy", "organizations:ListTagsForResource",
-        "organizations:ListTargetsForPolicy", "organizations:ListRoots",
-    ), everywhere, _guarding),
+        "organizations:ListTargetsForPolicy", "organizations:DetachPolicy", "organizations:DeletePolicy",
+    ), everywhere),
     Grant("orchestrator", "ManageGuardrailPolicy", (
         "organizations:CreatePolicy", "organizations:TagResource", "organizations:UpdatePolicy",
-        "organizations:DeletePolicy", "organizations:AttachPolicy", "organizations:DetachPolicy",
+        "organizations:AttachPolicy", "organizations:ListRoots",
     ), everywhere, _guarding),
     Grant("orchestrator", "EnableServiceControlPolicies", ("organizations:EnablePolicyType",), everywhere, _guarding),
 )  # fmt: skip
@@ -323,12 +325,13 @@ class GuardrailSide(Side):
     kinds = KINDS
     services = ("organizations",)
     required_actions = REQUIRED_ACTIONS
+    reads_when_off = True  # guardrail.scp set back to false: the SCP an earlier config created is removed
 
     def enabled(self, config: Config, removing: bool) -> bool:
         return config.guardrail.scp
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
-        return guardrail_resources(config, account_id)
+        return guardrail_resources(config, account_id) if config.guardrail.scp else []
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_guardrail(clients.organizations, policy_name(config))

@@ -65,6 +65,8 @@ class OrgWatchSide(Side):
     def region(self, config: Config) -> str:
         return MEMBER_REGION  # Organizations events are delivered in us-east-1
 
+    reads_when_off = True  # account_changes set back to false: the watch an earlier config created is removed
+
     def enabled(self, config: Config, removing: bool) -> bool:
         return config.alerts.account_changes or removing  # teardown removes what an earlier run left
 

@@ -385,8 +385,8 @@ def _creating_trail(config: Config) -> bool:
     return config.trail.create
 
 
-# The trail side runs only with trail.create (teardown too: see TrailSide.enabled), so without it nothing is
-# granted. Resource types:
+# Creating is granted only with trail.create; reading and removing always (the side reads when the feature is
+# off, so a trail an earlier config created is removed). Resource types:
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html (bucket*: CreateBucket,
 # DeleteBucket, Get/PutBucketTagging, Get/Put/DeleteBucketPolicy, Get/PutBucketPublicAccessBlock);
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html (trail*: CreateTrail,
@@ -398,17 +398,23 @@ def _creating_trail(config: Config) -> bool:
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
 # (role*: GetRole, CreateServiceLinkedRole, condition key iam:AWSServiceName).
 REQUIRED_ACTIONS: tuple[Grant, ...] = (
+    # Read and removed whatever the configuration: trail.create set back to false, and teardown, remove what
+    # an earlier config created (the side reads when the feature is off: TrailSide.reads_when_off).
+    Grant("orchestrator", "ReadAndRemoveTrailBucket", (
+        "s3:GetBucketTagging", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:DeleteBucketPolicy",
+        "s3:DeleteBucket",
+    ), _bucket),
     Grant("orchestrator", "ManageTrailBucket", (
-        "s3:CreateBucket", "s3:DeleteBucket", "s3:GetBucketTagging", "s3:PutBucketTagging", "s3:GetBucketPolicy",
-        "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPublicAccessBlock",
-        "s3:PutBucketPublicAccessBlock",
+        "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock",
     ), _bucket, _creating_trail),
+    Grant("orchestrator", "ReadAndRemoveOrganizationTrail", (
+        "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors", "cloudtrail:ListTags", "cloudtrail:DeleteTrail",
+    ), _trail),
     Grant("orchestrator", "ManageOrganizationTrail", (
-        "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors", "cloudtrail:ListTags", "cloudtrail:CreateTrail",
-        "cloudtrail:AddTags", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging",
-        "cloudtrail:DeleteTrail",
+        "cloudtrail:CreateTrail", "cloudtrail:AddTags", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors",
+        "cloudtrail:StartLogging",
     ), _trail, _creating_trail),
-    Grant("orchestrator", "ListTrails", ("cloudtrail:DescribeTrails",), everywhere, _creating_trail),
+    Grant("orchestrator", "ListTrails", ("cloudtrail:DescribeTrails",), everywhere),
     Grant("orchestrator", "EnableCloudTrailTrustedAccess", (
         "organizations:ListAWSServiceAccessForOrganization", "organizations:EnableAWSServiceAccess",
     ), everywhere, _creating_trail),
@@ -427,6 +433,7 @@ class TrailSide(Side):
     kinds = KINDS
     services = ("s3", "cloudtrail", "organizations")
     required_actions = REQUIRED_ACTIONS
+    reads_when_off = True  # trail.create set back to false: what an earlier config created is removed
 
     def enabled(self, config: Config, removing: bool) -> bool:
         return config.trail.create
@@ -442,7 +449,7 @@ class TrailSide(Side):
         )
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
-        return trail_resources(config, account_id, scope.organization_id)
+        return trail_resources(config, account_id, scope.organization_id) if config.trail.create else []
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return read_trail_side(clients.s3, clients.cloudtrail, config, account_id)
