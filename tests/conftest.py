@@ -57,6 +57,19 @@ def account_client(
 
 
 @dataclass
+class FakeClock:
+    """Injected time that moves only when the code under test sleeps: tests never wait."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
 class CallLog:
     """Every API call the gateway made, by account."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import tenacity
-from conftest import CallLog, SimOrg, build_org
+from conftest import CallLog, FakeClock, SimOrg, build_org
 from moto import mock_aws
 
 from orgalerts.aws import Gateway, GatewaySettings
@@ -24,17 +24,6 @@ from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.engine.runner import Runner
 from orgalerts.sandbox.strict import StrictEngine, StrictSettings, grant_organization_access_admin, send_hook
-
-
-@dataclass
-class FakeClock:
-    now: float = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

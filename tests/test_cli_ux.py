@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SimOrg, make_engine
+from conftest import FakeClock, SimOrg, make_engine
 
 from orgalerts.cli import app as cli
 from orgalerts.commands.verify import run_verify
@@ -97,17 +97,6 @@ def test_usage_error__without_json__stdout_stays_empty(capsys: Any) -> None:
     with pytest.raises(SystemExit):
         cli.main(["verify", "--count", "many"])
     assert capsys.readouterr().out == ""
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_verify__alert_never_arrives__progress_lines_error_points_at_drift_and_json_keys(sim_org: SimOrg) -> None:

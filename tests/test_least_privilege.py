@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
+from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, make_engine
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.commands.doctor import FAIL, run_doctor
@@ -44,19 +44,6 @@ ROLE = "OrgAlertsMemberRole"
 DENIED = ("AccessDenied", "not authorized")
 
 
-class Clock:
-    """Injected time: the strict SQS rules (queue name reuse) and verify's wait read it; nothing sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def lp_config(sim_org: SimOrg, **overrides: Any) -> Config:
     return sim_org.config(member_role={"name": ROLE, "external_id": None}, **overrides)
 
@@ -69,7 +56,7 @@ def all_features(sim_org: SimOrg) -> Config:
 @dataclass
 class LeastPrivilege:
     engine: Runner
-    clock: Clock
+    clock: FakeClock
     member_policy: dict[str, Any]
 
 
@@ -91,7 +78,7 @@ def least_privilege(
         account_ids=list(sim_org.accounts.values()),
         notification_account_id=sim_org.accounts["notification"],
     )
-    clock = Clock()
+    clock = FakeClock()
     settings = StrictSettings(
         clock=clock, random=lambda: 1.0, empty_short_poll_probability=0.0, policy_type_pending_reads=pending_reads
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SimOrg, make_context, make_engine
+from conftest import FakeClock, SimOrg, make_context, make_engine
 
 from orgalerts.aws import ClientError, error_code
 from orgalerts.cli.app import main
@@ -36,20 +36,14 @@ SHIPPED = Path(__file__).parent.parent / "config" / "accounts.yaml"
 T0 = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _lock(sim_org: SimOrg, command: str, clock: Clock, holder: str = "arn:aws:iam::123456789012:user/alice") -> RunLock:
+def _lock(
+    sim_org: SimOrg, command: str, clock: FakeClock, holder: str = "arn:aws:iam::123456789012:user/alice"
+) -> RunLock:
     return RunLock(make_context(sim_org.config()), command, clock=clock, holder=holder, sleep=lambda _: None)
 
 
 def test_lock__second_writer_refused_naming_holder_command_host_pid_and_since(sim_org: SimOrg) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     first = _lock(sim_org, "deploy", clock)
     first.acquire()  # creates the table on first need
     clock.now += 60
@@ -70,7 +64,7 @@ def test_lock__second_writer_refused_naming_holder_command_host_pid_and_since(si
 
 
 def test_lock__killed_holder_lease_expires_and_next_run_takes_over(sim_org: SimOrg) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     dead = _lock(sim_org, "deploy", clock)
     dead.acquire()  # then killed: never renewed, never released
     clock.now += LEASE_SECONDS - 1
@@ -94,7 +88,7 @@ def test_lock__killed_holder_lease_expires_and_next_run_takes_over(sim_org: SimO
 
 
 def test_lock__released_on_errors_and_ctrl_c__lost_lease_reported(sim_org: SimOrg) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     for error in (RuntimeError("boom"), KeyboardInterrupt()):
         lock = _lock(sim_org, "deploy", clock)
         with pytest.raises(type(error)), held(lock):
@@ -114,7 +108,7 @@ def test_lock__released_on_errors_and_ctrl_c__lost_lease_reported(sim_org: SimOr
 
 
 def test_unlock__removes_a_stale_lock_only_the_one_shown(sim_org: SimOrg) -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     _lock(sim_org, "deploy", clock).acquire()  # a holder that died
     admin = _lock(sim_org, "unlock", clock)
     shown = admin.holder_info()
@@ -163,7 +157,7 @@ def test_cli_deploy_and_teardown_together__teardown_refused_nothing_half_removed
 
     # A holder that died: `unlock` refuses without confirmation, a writer is refused naming it, `unlock --yes`
     # removes it (Terraform's force-unlock).
-    _lock(sim_org, "deploy", Clock(time.time())).acquire()
+    _lock(sim_org, "deploy", FakeClock(time.time())).acquire()
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
     assert main(["--config", config, "unlock"]) == 2
     assert "pass --yes" in capsys.readouterr().err
@@ -241,7 +235,7 @@ def test_cli_force_unlock__dead_holder_removed_then_the_command_runs(
     sim_org: SimOrg, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _write_config(sim_org, tmp_path / "c.yaml")
-    _lock(sim_org, "deploy", Clock(time.time())).acquire()  # a holder that died, its lease not expired yet
+    _lock(sim_org, "deploy", FakeClock(time.time())).acquire()  # a holder that died, its lease not expired yet
     assert main(["--config", config, "deploy"]) == 1
     capsys.readouterr()
 
@@ -249,4 +243,4 @@ def test_cli_force_unlock__dead_holder_removed_then_the_command_runs(
 
     err = capsys.readouterr().err
     assert "--force-unlock: removing the run lock held by `deploy` by arn:aws:iam::123456789012:user/alice" in err
-    assert _lock(sim_org, "plan", Clock(time.time())).holder_info() is None  # released after the run
+    assert _lock(sim_org, "plan", FakeClock(time.time())).holder_info() is None  # released after the run

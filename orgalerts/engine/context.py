@@ -8,6 +8,9 @@ makes no AWS call.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from orgalerts.aws import AccountAccess, Gateway
@@ -26,12 +29,19 @@ REQUIRED_ACTIONS: tuple[Grant, ...] = (
 )
 
 
+# Assumed-role sessions last an hour (the gateway asks for 3600 s): reuse the notification account's for 45 min.
+CENTRAL_ACCESS_REUSE_SECONDS = 45 * 60
+
+
 class Context:
     """Config + gateway, and the one place that knows which credentials reach which account."""
 
-    def __init__(self, config: Config, gateway: Gateway) -> None:
+    def __init__(self, config: Config, gateway: Gateway, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.gateway = gateway
+        self._clock = clock
+        self._central_lock = threading.Lock()
+        self._central: tuple[float, AccountAccess] | None = None
 
     @property
     def names(self) -> Names:
@@ -50,8 +60,17 @@ class Context:
         return self.gateway.account(account_id, self.member_role_arn(account_id), role.external_id)
 
     def central_access(self) -> AccountAccess:
-        """Clients in the notification account."""
-        return self.member_access(self.config.notification.account_id)
+        """Clients in the notification account: one AssumeRole per command, not one per use (the central side,
+        the run lock, the previous-region search, verify's listener and redrive all need it). Renewed well before the
+        role session's hour runs out, so a long run's lock renewals keep working."""
+        with self._central_lock:
+            now = self._clock()
+            if self._central is None or now - self._central[0] > CENTRAL_ACCESS_REUSE_SECONDS:
+                role = self.config.member_role
+                account_id = self.config.notification.account_id
+                access = self.gateway.account(account_id, self.member_role_arn(account_id), role.external_id)
+                self._central = (now, access)
+            return self._central[1]
 
     def management_access(self) -> AccountAccess:
         """Clients with the orchestrator's own credentials."""

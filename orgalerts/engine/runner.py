@@ -66,9 +66,6 @@ class Runner:
         # --adopt (deploy, drift --repair): same-named resources without the ownership marker are tagged and
         # converged instead of failing their account. Set by `converge` for one command.
         self.adopting = False
-        # The notification account's access from the central side's run, reused by `run_elsewhere` (one
-        # AssumeRole per account and command).
-        self._central_access: Any = None
 
     def scope(self) -> Scope:
         return self.ctx.scope()
@@ -138,8 +135,6 @@ class Runner:
                     raise
                 result.status, result.notes = Status.SKIPPED, [f"could not be checked: {error_text(exc)}"]
                 return
-            if side.where is Where.CENTRAL:
-                self._central_access = access
             clients = self.ctx.clients(side, access)
             everything = mode is Mode.REMOVE or orphan_check
             live = side.read(clients, self.config, account.id, everything=everything)
@@ -406,7 +401,7 @@ class Runner:
 
         def work(result: SideResult) -> None:
             nonlocal found
-            access = self._central_access or self.ctx.access(side.where, account.id)
+            access = self.ctx.access(side.where, account.id)  # the context reuses the central access
             for region in side.other_regions(self.config):
                 config = dataclasses.replace(self.config, region=region)
                 clients = Clients(**{s: access.client(s, side.service_region(s, config)) for s in side.services})
