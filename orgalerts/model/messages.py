@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 # variable -> JSON path in the event (EventBridge allows up to 100)
@@ -53,6 +54,23 @@ _CALL_DETAILS = [
 # e-mail recipients see each line in its quotes (CDK's docs: "every line is wrapped in double quotes").
 MAX_TEMPLATE_CHARS = 8192  # InputTemplate length constraint (API_InputTransformer.html)
 MAX_INPUT_PATHS = 100  # "You can define up to 100 variables" (eb-transform-target-input.html)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One alert's text before it becomes a target's input: what every destination's payload is built from.
+
+    `headline` and `lines` are plain text holding `<placeholders>` of `paths` (variable -> JSON path in the
+    event). The e-mail form is `email_transformer()`; chat, paging and webhook payloads are built from the
+    same three fields, so every destination says the same thing.
+    """
+
+    paths: dict[str, str]
+    headline: str
+    lines: tuple[str, ...]
+
+    def email_transformer(self) -> dict[str, Any]:
+        return {"InputPathsMap": dict(self.paths), "InputTemplate": _multiline([self.headline, "", *self.lines])}
 
 
 def _multiline(lines: list[str]) -> str:
