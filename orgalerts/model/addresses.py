@@ -64,6 +64,7 @@ class Names:
 
     @property
     def forwarder_role(self) -> str:
+        """The one role a member's forwarding and watchdog targets both use."""
         return f"{self.prefix}forwarder"
 
     @property
@@ -80,6 +81,8 @@ class Names:
 
     @property
     def watchdog_role(self) -> str:
+        """The watchdog's own role in earlier versions: no longer created; read and removed (sides/member.py),
+        and still watched by the forwarding rule's pattern, so a role of that name is never silently changed."""
         return f"{self.prefix}watchdog"
 
     @property

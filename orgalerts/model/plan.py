@@ -20,6 +20,9 @@ class Kind:
 
     name: str
     label: str
+    # Deleted only after every create and update of the plan: live resources may still point at it (a role or
+    # a dead-letter queue a target names), and the target is re-pointed or removed first.
+    delete_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ def diff(desired: Sequence[Resource], live: Sequence[Resource], kinds: Sequence[
     """Changes that turn `live` into `desired`, touching only managed resources.
 
     `kinds` is the side's kinds, parents before children: creates and updates run in that order,
-    deletes in the reverse one. A resource of a kind not listed is a bug in the side (KeyError).
+    deletes in the reverse one (those of `delete_last` kinds after every create and update). A resource of a kind
+    not listed is a bug in the side (KeyError).
     """
     rank = {k.name: i for i, k in enumerate(kinds)}
     labels = {k.name: k.label for k in kinds}
@@ -155,10 +159,15 @@ def diff(desired: Sequence[Resource], live: Sequence[Resource], kinds: Sequence[
         if have.key not in desired_keys and have.managed:
             changes.append(Change("delete", None, have, label=labels[have.kind]))
 
+    late = {k.name for k in kinds if k.delete_last}
+
     def order(change: Change) -> tuple[int, int]:
-        # Deletes first, children before parents; then creates/updates, parents before children.
+        # Deletes first, children before parents; then creates/updates, parents before children; then deletes of
+        # kinds something may still point at (`Kind.delete_last`), children before parents.
         index = rank[change.kind]
-        return (0, -index) if change.action == "delete" else (1, index)
+        if change.action != "delete":
+            return (1, index)
+        return (2, -index) if change.kind in late else (0, -index)
 
     return Plan(
         changes=tuple(sorted(changes, key=order)),

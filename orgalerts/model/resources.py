@@ -3,8 +3,11 @@
 Owns: `Resource` (one frozen type for both sides of a diff), the ownership marker, and canonical JSON
 so that a policy AWS returns reformatted still compares equal. Managed names live in `addresses`.
 
-A resource is orgalerts' own only when it has the managed name *and* the tag `managed-by: orgalerts`
-(children such as a rule's targets or a role's inline policy inherit their parent's ownership).
+A resource is orgalerts' own only when it has the managed name *and* the ownership marker: the tag
+`managed-by: orgalerts`, or, where a read returns it without a tags call, the same words in a field that read
+returns (`MARKER_TEXT`: a member rule's Description, from ListRules; the member dead-letter queue's policy Id,
+from GetQueueAttributes). Children such as a rule's targets or a role's inline policy inherit their parent's
+ownership.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ from typing import Any
 
 MANAGED_TAG_KEY = "managed-by"
 MANAGED_TAG_VALUE = "orgalerts"
+# The marker written into a field orgalerts sets anyway, read back with no extra call (see the module docstring).
+MARKER_TEXT = f"{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE}"
+
+
+def has_marker_text(text: str | None) -> bool:
+    return bool(text) and MARKER_TEXT in str(text)
 
 
 @dataclass(frozen=True)

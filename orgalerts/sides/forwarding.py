@@ -1,8 +1,9 @@
 """The building blocks of every forwarding path: roles, their policies, rules, targets and dead-letter queues.
 
 Owns: the kinds shared by the member, central and organization-watch sides (`role`, `role-policy`,
-`rule`, `target`, `queue`), their desired shapes (`forwarding_path`, `queue`, `target`), their readers
-(one read per managed resource; "not found" means absent; ownership from the managed-by tag; never
+`rule`, `target`, `queue`), their desired shapes (`forwarding_path`, `forwarding_role`, `forwarding_rule`,
+`queue`, `target`), their readers (one read per managed resource, or one list for several rules; "not found"
+means absent; ownership from the managed-by tag, or from the marker text where a read returns it anyway; never
 look inside what is not ours) and their writes (`ForwardingWriter`).
 """
 
@@ -21,17 +22,21 @@ from orgalerts.model.policies import forwarder_permissions_policy, forwarder_tru
 from orgalerts.model.resources import (
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
+    MARKER_TEXT,
     Resource,
     canonical_json,
     canonical_policy,
+    has_marker_text,
     is_managed_tags,
     managed_tags,
 )
 from orgalerts.sides.base import Clients, Grant, Sleep, Writer, raise_failed_entries
 
-QUEUE = Kind("queue", "dead-letter queue")
-ROLE = Kind("role", "forwarder role")
-ROLE_POLICY = Kind("role-policy", "forwarder role permissions")
+# A target names its role and its dead-letter queue: those are deleted only after the targets were re-pointed
+# or removed (`Kind.delete_last`), e.g. the second role of earlier versions after both targets use the one role.
+QUEUE = Kind("queue", "dead-letter queue", delete_last=True)
+ROLE = Kind("role", "forwarder role", delete_last=True)
+ROLE_POLICY = Kind("role-policy", "forwarder role permissions", delete_last=True)
 RULE = Kind("rule", "rule")
 TARGET = Kind("target", "rule target")
 # Apply order: parents before children (a target needs its rule, its role and its dead-letter queue).
@@ -46,7 +51,8 @@ KINDS = (QUEUE, ROLE, ROLE_POLICY, RULE, TARGET)
 #   DeleteRolePolicy, DeleteRole, PassRole (condition key iam:PassedToService)
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
 #   rule-on-default-event-bus / rule-on-custom-event-bus: DescribeRule, ListTargetsByRule, PutRule, DeleteRule,
-#   PutTargets, RemoveTargets, ListTagsForResource, TagResource (the two tag actions: event-bus too)
+#   PutTargets, RemoveTargets, ListTagsForResource, TagResource (the two tag actions: event-bus too);
+#   ListRules has no resource type: granted on "*" (`LIST_RULES`)
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
 #   queue*: GetQueueUrl, GetQueueAttributes, ListQueueTags, CreateQueue, TagQueue, SetQueueAttributes, DeleteQueue
 ROLE_READ = ("iam:GetRole", "iam:ListRoleTags", "iam:GetRolePolicy")
@@ -55,6 +61,7 @@ ROLE_WRITE = ("iam:CreateRole", "iam:TagRole", "iam:UpdateAssumeRolePolicy", "ia
 RULE_READ = ("events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule")
 RULE_REMOVE = ("events:RemoveTargets", "events:DeleteRule")
 RULE_WRITE = ("events:PutRule", "events:TagResource", "events:PutTargets")
+LIST_RULES = ("events:ListRules",)
 QUEUE_READ = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags")
 QUEUE_REMOVE = ("sqs:DeleteQueue",)
 QUEUE_WRITE = ("sqs:CreateQueue", "sqs:TagQueue", "sqs:SetQueueAttributes")
@@ -104,10 +111,17 @@ RETRY_POLICY = canonical_json({"MaximumEventAgeInSeconds": 86400, "MaximumRetryA
 # --- desired -------------------------------------------------------------------------------------------
 
 
-def queue(name: str, arn: str, rule_arns: list[str]) -> Resource:
+def queue(name: str, arn: str, rule_arns: list[str], *, marker: bool = False) -> Resource:
     """A dead-letter queue only orgalerts' rules may write to. 14 days, the maximum: undelivered alerts
-    must outlive a long weekend and a slow repair."""
-    return Resource("queue", name, {"policy": queue_policy(arn, rule_arns), "retention": DLQ_RETENTION_SECONDS})
+    must outlive a long weekend and a slow repair. `marker`: the policy's Id carries the ownership marker, so
+    the one GetQueueAttributes that reads the policy also proves ownership (no ListQueueTags; `read_queue_at`).
+    """
+    policy = queue_policy(arn, rule_arns)
+    if marker:
+        # Id: "an optional identifier for the policy", free text
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_id.html).
+        policy = canonical_policy({**json.loads(policy), "Id": MARKER_TEXT})
+    return Resource("queue", name, {"policy": policy, "retention": DLQ_RETENTION_SECONDS})
 
 
 def target(key: str, arn: str, *, role: str = "", transformer: str = "", dlq_arn: str = "") -> Resource:
@@ -129,27 +143,42 @@ def target(key: str, arn: str, *, role: str = "", transformer: str = "", dlq_arn
     )
 
 
-def forwarding_path(
-    config: Config, account_id: str, role: str, rule: str, rule_props: dict[str, str], *, dlq_arn: str = ""
-) -> list[Resource]:
-    """A rule on an account's default bus (us-east-1) sending to the central bus through its own role."""
-    central = config.central
-    names = central.names
+def forwarding_role(config: Config, account_id: str, role: str) -> list[Resource]:
+    """A role EventBridge assumes to put events on the central bus, and its one inline policy."""
+    names = config.central.names
     return [
         Resource("role", role, {"trust": forwarder_trust_policy(account_id)}),
         Resource(
             "role-policy",
             f"{role}/{names.forwarder_policy}",
-            {"document": forwarder_permissions_policy(central.bus_arn)},
+            {"document": forwarder_permissions_policy(config.central.bus_arn)},
         ),
+    ]
+
+
+def forwarding_rule(
+    config: Config, account_id: str, role: str, rule: str, rule_props: dict[str, str], *, dlq_arn: str = ""
+) -> list[Resource]:
+    """A rule on an account's default bus (us-east-1) and its target, the central bus, reached through `role`."""
+    central = config.central
+    return [
         Resource("rule", f"default/{rule}", rule_props),
         target(
-            f"default/{rule}/{names.member_target_id}",
+            f"default/{rule}/{central.names.member_target_id}",
             central.bus_arn,
             role=role_arn(account_id, role),
             dlq_arn=dlq_arn,
         ),
     ]
+
+
+def forwarding_path(
+    config: Config, account_id: str, role: str, rule: str, rule_props: dict[str, str], *, dlq_arn: str = ""
+) -> list[Resource]:
+    """A rule on an account's default bus (us-east-1) sending to the central bus through its own role."""
+    return forwarding_role(config, account_id, role) + forwarding_rule(
+        config, account_id, role, rule, rule_props, dlq_arn=dlq_arn
+    )
 
 
 # --- live ----------------------------------------------------------------------------------------------
@@ -162,6 +191,9 @@ def absent(exc: ClientError) -> bool:
 
 
 def read_role(iam: Any, role_name: str, policy_name: str) -> list[Resource]:
+    """The role (trust and ownership from one GetRole: its answer carries the role's Tags,
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html and API_Role.html) and, if ours, its
+    inline policy (GetRolePolicy)."""
     try:
         role = iam.get_role(RoleName=role_name)["Role"]
     except ClientError as exc:
@@ -192,8 +224,36 @@ def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
         if absent(exc):
             return []
         raise
-    tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
-    managed = is_managed_tags(tags)
+    return _rule_and_targets(events, bus, rule, _rule_tagged(events, rule))
+
+
+def read_rules(events: Any, bus: str, rule_names: list[str], prefix: str) -> list[Resource]:
+    """Several rules of one bus with one ListRules (NamePrefix; every page followed), then each one's targets.
+
+    ListRules returns each rule's Name, Arn, EventPattern, State and Description, but neither targets nor tags,
+    at most 100 rules a page (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListRules.html).
+    Ownership: the marker text in the Description orgalerts writes (`MARKER_TEXT`), else the managed-by tag
+    (ListTagsForResource: a rule written by an earlier version, or tagged by hand or by `--adopt`; the next
+    deploy writes the Description). Rules with the prefix but another name (someone else's) are ignored.
+    """
+    wanted = set(rule_names)
+    found: list[Resource] = []
+    for page in events.get_paginator("list_rules").paginate(NamePrefix=prefix, EventBusName=bus):
+        for rule in page.get("Rules", []):
+            if rule.get("Name") not in wanted:
+                continue
+            managed = has_marker_text(rule.get("Description")) or _rule_tagged(events, rule)
+            found += _rule_and_targets(events, bus, rule, managed)
+    return found
+
+
+def _rule_tagged(events: Any, rule: dict[str, Any]) -> bool:
+    """DescribeRule and ListRules return no tags: the managed-by tag takes one ListTagsForResource."""
+    return is_managed_tags(events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", []))
+
+
+def _rule_and_targets(events: Any, bus: str, rule: dict[str, Any], managed: bool) -> list[Resource]:
+    rule_name = str(rule["Name"])
     key = f"{bus}/{rule_name}"
     props = {
         "pattern": canonical_json(rule.get("EventPattern") or "{}"),
@@ -202,7 +262,7 @@ def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
     }
     found = [Resource("rule", key, props, managed, arn=str(rule.get("Arn", "")))]
     if not managed:
-        return found
+        return found  # never look further into what is not ours
     paginator = events.get_paginator("list_targets_by_rule")
     for page in paginator.paginate(Rule=rule_name, EventBusName=bus):
         for entry in page.get("Targets", []):
@@ -226,8 +286,9 @@ def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
 QUEUE_MISSING = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
-def read_queue(sqs: Any, name: str) -> list[Resource]:
-    """A dead-letter queue; undelivered events waiting in it are noted (drift reports them)."""
+def read_queue(sqs: Any, name: str, *, marker: bool = False) -> list[Resource]:
+    """A dead-letter queue; undelivered events waiting in it are noted (drift reports them). `marker`: its
+    policy's Id may carry the ownership marker (see `read_queue_at`)."""
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except ClientError as exc:
@@ -235,13 +296,41 @@ def read_queue(sqs: Any, name: str) -> list[Resource]:
             return []
         raise
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-    managed = is_managed_tags(tags)
+    return [_queue_resource(sqs, name, url, attributes, marker=marker)]
+
+
+def queue_url(sqs: Any, account_id: str, name: str) -> str:
+    """A queue's URL, built: `https://sqs.<region>.amazonaws.com/<account id>/<queue name>` is the documented form
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-queue-message-identifiers.html),
+    the client's endpoint being `https://sqs.<region>.amazonaws.com` (or the sandbox's)."""
+    return f"{str(sqs.meta.endpoint_url).rstrip('/')}/{account_id}/{name}"
+
+
+def read_queue_at(sqs: Any, account_id: str, name: str) -> list[Resource]:
+    """A dead-letter queue read with one GetQueueAttributes on its built URL (`queue_url`) instead of GetQueueUrl
+    + GetQueueAttributes + ListQueueTags: ownership is the marker in its policy's Id (`queue(..., marker=True)`),
+    with ListQueueTags only for a queue whose policy lacks it (an earlier version's; the next deploy writes it).
+    Not found at the built URL: GetQueueUrl settles it (absent, or found where AWS says), so a URL form AWS
+    might change costs a call, never a wrong answer."""
+    url = queue_url(sqs, account_id, name)
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    except ClientError as exc:
+        if error_code(exc) not in QUEUE_MISSING:
+            raise
+        return read_queue(sqs, name, marker=True)
+    return [_queue_resource(sqs, name, url, attributes, marker=True)]
+
+
+def _queue_resource(sqs: Any, name: str, url: str, attributes: dict[str, Any], *, marker: bool) -> Resource:
+    policy = str(attributes.get("Policy") or "")
+    owned = marker and bool(policy) and json.loads(policy).get("Id") == MARKER_TEXT
+    managed = owned or is_managed_tags(sqs.list_queue_tags(QueueUrl=url).get("Tags", {}))
     waiting = int(attributes.get("ApproximateNumberOfMessages", "0")) + int(
         attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
     )
     props = {
-        "policy": canonical_policy(attributes["Policy"]) if attributes.get("Policy") else "",
+        "policy": canonical_policy(policy) if policy else "",
         "retention": str(attributes.get("MessageRetentionPeriod", "")),
     }
     notes = (
@@ -249,7 +338,7 @@ def read_queue(sqs: Any, name: str) -> list[Resource]:
         if waiting
         else ()
     )
-    return [Resource("queue", name, props, managed, notes=notes, arn=str(url))]
+    return Resource("queue", name, props, managed, notes=notes, arn=str(url))
 
 
 # --- writes --------------------------------------------------------------------------------------------

@@ -1,8 +1,14 @@
 """Member forwarding: the side every in-scope account has (us-east-1, through the member role).
 
-Owns: the forwarding rule on the default bus with its role and target (the central bus), the watchdog
-rule and role that watch the forwarder (`alerts.tamper_alerts`), the member dead-letter queue
-(`alerts.dead_letter_queues`), the patterns of both rules, and reading all of it back.
+Owns: the forwarding rule on the default bus with its target (the central bus), the watchdog rule that
+watches the forwarder (`alerts.tamper_alerts`), the one role both targets use, the member dead-letter queue
+(`alerts.dead_letter_queues`), the patterns of both rules, and reading all of it back in as few calls as the
+checks allow (`read_member`).
+
+Shape since version 2 (bench/RESULTS.md): ONE role, `<prefix>forwarder`, serves both targets. Earlier versions
+gave the watchdog its own role, `<prefix>watchdog`; the reader still looks for it, so the next `deploy` re-points
+the watchdog target to the one role and only then deletes the old role and its inline policy (`Kind.delete_last`),
+and `plan`/`drift` list exactly that (`update rule target ...: role_arn`, `delete forwarder role <prefix>watchdog`).
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ from typing import Any
 from orgalerts.config import Config
 from orgalerts.model import patterns
 from orgalerts.model.addresses import MEMBER_REGION, Names, queue_arn, role_arn, rule_arn
-from orgalerts.model.resources import Resource, canonical_json
+from orgalerts.model.resources import MARKER_TEXT, Resource, canonical_json
 from orgalerts.model.scope import Scope
 from orgalerts.sides import forwarding
-from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer
+from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 
 
 def member_pattern(config: Config) -> dict[str, object]:
@@ -32,8 +38,17 @@ def watchdog_pattern(config: Config) -> dict[str, object]:
     return patterns.member_watchdog_pattern(config.patterns)
 
 
+FORWARD_DESCRIPTION = f"orgalerts: forward IAM-change events to the central bus ({MARKER_TEXT})"
+WATCHDOG_DESCRIPTION = f"orgalerts: report changes to the forwarding rule, its role and CloudTrail logging ({MARKER_TEXT})"
+
+
 def member_resources(config: Config, account_id: str) -> list[Resource]:
-    """The forwarding resources of one member account (all in us-east-1)."""
+    """The forwarding resources of one member account (all in us-east-1).
+
+    The rules' Descriptions carry the ownership marker (`MARKER_TEXT`): ListRules returns them, so one call
+    reads both rules with their state, pattern, description and ownership (`forwarding.read_rules`). The rules
+    are still tagged on create (the tag stays the marker everywhere else, and for rules an earlier version made).
+    """
     names = config.names
     alerts = config.alerts
     forward_arn = rule_arn(MEMBER_REGION, account_id, "default", names.member_rule)
@@ -43,44 +58,45 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     resources: list[Resource] = []
     if alerts.dead_letter_queues:
         rule_arns = [forward_arn] + ([watchdog_arn] if alerts.tamper_alerts else [])
-        resources.append(forwarding.queue(names.member_dlq, dlq_arn, rule_arns))
+        resources.append(forwarding.queue(names.member_dlq, dlq_arn, rule_arns, marker=True))
+    role = names.forwarder_role
     forward = {
         "pattern": canonical_json(member_pattern(config)),
         "state": patterns.get_pattern(alerts.pattern).state,
-        "description": "orgalerts: forward IAM-change events to the central bus",
+        "description": FORWARD_DESCRIPTION,
     }
-    resources += forwarding.forwarding_path(
-        config, account_id, names.forwarder_role, names.member_rule, forward, dlq_arn=dlq_arn
-    )
+    resources += forwarding.forwarding_role(config, account_id, role)
+    resources += forwarding.forwarding_rule(config, account_id, role, names.member_rule, forward, dlq_arn=dlq_arn)
     if alerts.tamper_alerts:
         watchdog = {
             "pattern": canonical_json(watchdog_pattern(config)),
             "state": patterns.STATE_ENABLED,
-            "description": "orgalerts: report changes to the forwarding rule, its role and CloudTrail logging",
+            "description": WATCHDOG_DESCRIPTION,
         }
-        resources += forwarding.forwarding_path(
-            config, account_id, names.watchdog_role, names.watchdog_rule, watchdog, dlq_arn=dlq_arn
+        resources += forwarding.forwarding_rule(
+            config, account_id, role, names.watchdog_rule, watchdog, dlq_arn=dlq_arn
         )
     return resources
 
 
-def read_member(clients: Clients, names: Names, *, watchdog: bool = True, dead_letters: bool = True) -> list[Resource]:
-    """A member account's forwarding resources (us-east-1): forwarder and watchdog, and the DLQ.
+def read_member(
+    clients: Clients, names: Names, account_id: str, *, watchdog: bool = True, dead_letters: bool = True
+) -> list[Resource]:
+    """A member account's forwarding resources (us-east-1), in as few calls as the checks allow.
 
-    With a feature off (`watchdog`, `dead_letters` False) its resources are read only when the live
-    forwarding rule shows it was on (its pattern names the watchdog, its target has a dead-letter
-    queue): turning a feature off still removes what it left, and a steady state pays no extra reads.
+    Calls for the shipped profile, nothing changed: GetRole + GetRolePolicy (the one role; GetRole carries its
+    tags), GetRole (the second role of earlier versions: NoSuchEntity once migrated, and the one read that
+    proves nothing of it is left), one ListRules for both rules (state, pattern, description, ownership), one
+    ListTargetsByRule per rule, one GetQueueAttributes (built URL; ownership in the policy's Id): 7, plus the
+    AssumeRole. `watchdog` costs nothing (ListRules returns the watchdog rule if it exists, on or off); with
+    `dead_letters` off the queue is read only when a live target still names a dead-letter queue.
     """
     iam, events = clients.iam, clients.events
     found = forwarding.read_role(iam, names.forwarder_role, names.forwarder_policy)
-    found += forwarding.read_rule(events, "default", names.member_rule)
-    forward_key = f"default/{names.member_rule}"
-    rule = next((r for r in found if r.kind == "rule" and r.name == forward_key), None)
-    if watchdog or (rule is not None and names.watchdog_rule in rule.props.get("pattern", "")):
-        found += forwarding.read_role(iam, names.watchdog_role, names.forwarder_policy)
-        found += forwarding.read_rule(events, "default", names.watchdog_rule)
+    found += forwarding.read_role(iam, names.watchdog_role, names.forwarder_policy)
+    found += forwarding.read_rules(events, "default", [names.member_rule, names.watchdog_rule], names.prefix)
     if dead_letters or any(r.kind == "target" and r.props.get("dlq_arn") for r in found):
-        found = forwarding.read_queue(clients.sqs, names.member_dlq) + found
+        found = forwarding.read_queue_at(clients.sqs, account_id, names.member_dlq) + found
     return found
 
 
@@ -88,9 +104,9 @@ def read_member(clients: Clients, names: Names, *, watchdog: bool = True, dead_l
 
 
 def _roles(config: Config, *, used: bool = False) -> list[str]:
+    """The one role; reading and removing also the second role of earlier versions (migration, teardown)."""
     names = config.names
-    watchdog = not used or config.alerts.tamper_alerts
-    return [role_arn("*", names.forwarder_role)] + ([role_arn("*", names.watchdog_role)] if watchdog else [])
+    return [role_arn("*", names.forwarder_role)] + ([] if used else [role_arn("*", names.watchdog_role)])
 
 
 def _rules(config: Config, *, used: bool = False) -> list[str]:
@@ -103,9 +119,10 @@ def member_dlq_arns(config: Config) -> list[str]:
     return [queue_arn(MEMBER_REGION, "*", config.names.member_dlq)]
 
 
-# The watchdog role and rule (alerts.tamper_alerts) and the dead-letter queue (alerts.dead_letter_queues) are
-# created only when on; read and removed always (`forwarding.path_grants`): the readers look for them when the
-# forwarding rule shows they were on, and teardown or turning the feature off must remove them.
+# The watchdog rule (alerts.tamper_alerts) and the dead-letter queue (alerts.dead_letter_queues) are created only
+# when on; read and removed always (`forwarding.path_grants`): the reader sees them whenever they exist, and
+# teardown or turning the feature off must remove them; the earlier versions' watchdog role: read and removed only.
+# ListRules has no resource type (Service Authorization Reference, list_amazoneventbridge.html): "*".
 MEMBER_GRANTS: tuple[Grant, ...] = forwarding.path_grants(
     "member",
     role_sid="ForwarderRoles",
@@ -114,7 +131,9 @@ MEMBER_GRANTS: tuple[Grant, ...] = forwarding.path_grants(
     used_roles=lambda c: _roles(c, used=True),
     rules=_rules,
     used_rules=lambda c: _rules(c, used=True),
-) + forwarding.queue_grants("member", "MemberDeadLetterQueue", member_dlq_arns, lambda c: c.alerts.dead_letter_queues)
+) + forwarding.queue_grants("member", "MemberDeadLetterQueue", member_dlq_arns, lambda c: c.alerts.dead_letter_queues) + (
+    Grant("member", "ListForwardingRules", forwarding.LIST_RULES, everywhere),
+)
 
 
 class MemberSide(Side):
@@ -136,6 +155,7 @@ class MemberSide(Side):
         return read_member(
             clients,
             config.names,
+            account_id,
             watchdog=everything or alerts.tamper_alerts,
             dead_letters=everything or alerts.dead_letter_queues,
         )
