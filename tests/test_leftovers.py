@@ -154,7 +154,7 @@ def test_region_changed__drift_reports_old_central_side_repair_removes_it(sim_or
     assert exit_code(engine.converge("drift", Mode.DRIFT)) == 0
 
 
-def test_untagged_watchdog_role__repair_reports_the_fix__adopt_takes_it_over(
+def test_untagged_forwarder_role__repair_reports_the_fix__adopt_takes_it_over(
     sim_org: SimOrg, call_log: CallLog
 ) -> None:
     config = _config(sim_org)
@@ -162,27 +162,27 @@ def test_untagged_watchdog_role__repair_reports_the_fix__adopt_takes_it_over(
     assert exit_code(engine.converge("deploy", Mode.DEPLOY)) == 0
     prod1 = sim_org.accounts["prod1"]
     iam = sim_org.client("iam", prod1)
-    iam.untag_role(RoleName="orgalerts-watchdog", TagKeys=["managed-by"])
+    iam.untag_role(RoleName="orgalerts-forwarder", TagKeys=["managed-by"])
     trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     iam.update_assume_role_policy(
-        RoleName="orgalerts-watchdog", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+        RoleName="orgalerts-forwarder", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
     )
 
     repair = engine.converge("repair", Mode.REPAIR)
     assert exit_code(repair) == 1
     (failed,) = [a for a in repair.accounts if a.account_id == prod1]
     assert failed.error is not None
-    assert "forwarder role orgalerts-watchdog exists but is not managed by orgalerts" in failed.error
-    assert "`aws iam tag-role --role-name orgalerts-watchdog --tags Key=managed-by,Value=orgalerts`" in failed.error
+    assert "forwarder role orgalerts-forwarder exists but is not managed by orgalerts" in failed.error
+    assert "`aws iam tag-role --role-name orgalerts-forwarder --tags Key=managed-by,Value=orgalerts`" in failed.error
     assert "`orgalerts drift --repair --adopt`" in failed.error
 
     adopted = engine.converge("repair", Mode.REPAIR, adopt=True)
     assert exit_code(adopted) == 0
     (account,) = [a for a in adopted.accounts if a.account_id == prod1]
     assert account.status == Status.REPAIRED
-    assert account.changes[0] == "adopted forwarder role orgalerts-watchdog"
+    assert account.changes[0] == "adopted forwarder role orgalerts-forwarder"
     assert any("trust policy changed" in c for c in account.changes)  # converged like any managed role
-    tags = iam.list_role_tags(RoleName="orgalerts-watchdog")["Tags"]
+    tags = iam.list_role_tags(RoleName="orgalerts-forwarder")["Tags"]
     assert {"Key": "managed-by", "Value": "orgalerts"} in tags
 
     assert exit_code(engine.converge("drift", Mode.DRIFT)) == 0

@@ -98,9 +98,14 @@ def _allowed(doc: dict[str, object]) -> dict[str, set[str]]:
 def test_permissions__every_role_queue_and_rule_orgalerts_creates_is_covered() -> None:
     printed = {name: _allowed(doc) for name, doc in policies(_all_on()).items()}
     member, notification, orchestrator = printed["member"], printed["notification"], printed["orchestrator"]
-    for role in ("orgalerts-forwarder", "orgalerts-watchdog"):
-        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "iam:DeleteRole"):
-            assert f"arn:aws:iam::*:role/{role}" in member[action], (action, role)
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "iam:DeleteRole"):
+        assert "arn:aws:iam::*:role/orgalerts-forwarder" in member[action], action
+    # the earlier versions' second role: read and removed (migration, teardown), never created nor passed
+    for action in ("iam:GetRole", "iam:DeleteRolePolicy", "iam:DeleteRole"):
+        assert "arn:aws:iam::*:role/orgalerts-watchdog" in member[action], action
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole"):
+        assert "arn:aws:iam::*:role/orgalerts-watchdog" not in member[action], action
+    assert member["events:ListRules"] == {"*"}
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "events:PutRule", "events:PutTargets"):
         assert any("org-forwarder" in r or "org-watch" in r for r in orchestrator[action]), action
     for action in ("sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:DeleteQueue", "sqs:ReceiveMessage"):

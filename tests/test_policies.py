@@ -25,7 +25,10 @@ def test_policy__forwarder_roles__trust_only_eventbridge_for_this_account_and_on
     member = sim_org.accounts["prod1"]
     bus_arn = f"arn:aws:events:us-east-1:{sim_org.accounts['notification']}:event-bus/orgalerts-central"
     iam = sim_org.client("iam", member)
-    for role in ("orgalerts-forwarder", "orgalerts-watchdog"):
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("orgalerts-")] == [
+        "orgalerts-forwarder"
+    ]  # one role serves both member targets
+    for role in ("orgalerts-forwarder",):
         trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
         (statement,) = trust["Statement"]
         assert statement["Effect"] == "Allow"

@@ -39,7 +39,9 @@ def watchdog_pattern(config: Config) -> dict[str, object]:
 
 
 FORWARD_DESCRIPTION = f"orgalerts: forward IAM-change events to the central bus ({MARKER_TEXT})"
-WATCHDOG_DESCRIPTION = f"orgalerts: report changes to the forwarding rule, its role and CloudTrail logging ({MARKER_TEXT})"
+WATCHDOG_DESCRIPTION = (
+    f"orgalerts: report changes to the forwarding rule, its role and CloudTrail logging ({MARKER_TEXT})"
+)
 
 
 def member_resources(config: Config, account_id: str) -> list[Resource]:
@@ -123,16 +125,18 @@ def member_dlq_arns(config: Config) -> list[str]:
 # when on; read and removed always (`forwarding.path_grants`): the reader sees them whenever they exist, and
 # teardown or turning the feature off must remove them; the earlier versions' watchdog role: read and removed only.
 # ListRules has no resource type (Service Authorization Reference, list_amazoneventbridge.html): "*".
-MEMBER_GRANTS: tuple[Grant, ...] = forwarding.path_grants(
-    "member",
-    role_sid="ForwarderRoles",
-    rule_sid="ForwardingRules",
-    roles=_roles,
-    used_roles=lambda c: _roles(c, used=True),
-    rules=_rules,
-    used_rules=lambda c: _rules(c, used=True),
-) + forwarding.queue_grants("member", "MemberDeadLetterQueue", member_dlq_arns, lambda c: c.alerts.dead_letter_queues) + (
-    Grant("member", "ListForwardingRules", forwarding.LIST_RULES, everywhere),
+MEMBER_GRANTS: tuple[Grant, ...] = (
+    forwarding.path_grants(
+        "member",
+        role_sid="ForwarderRoles",
+        rule_sid="ForwardingRules",
+        roles=_roles,
+        used_roles=lambda c: _roles(c, used=True),
+        rules=_rules,
+        used_rules=lambda c: _rules(c, used=True),
+    )
+    + forwarding.queue_grants("member", "MemberDeadLetterQueue", member_dlq_arns, lambda c: c.alerts.dead_letter_queues)
+    + (Grant("member", "ListForwardingRules", forwarding.LIST_RULES, everywhere),)
 )
 
 
