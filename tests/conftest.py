@@ -12,7 +12,7 @@ import pytest
 import tenacity
 from moto import mock_aws
 
-from orgalerts.aws import CallRecord, Gateway, GatewaySettings
+from orgalerts.aws import CallRecord, Gateway, GatewaySettings, Pacer
 from orgalerts.config import Config, validate_config
 from orgalerts.engine.context import Context
 from orgalerts.engine.runner import Runner
@@ -184,7 +184,8 @@ def call_log() -> CallLog:
 
 
 def make_context(config: Config, call_log: CallLog | None = None, gateway: Gateway | None = None) -> Context:
-    gateway = gateway or Gateway(GatewaySettings(max_attempts=3))
+    # Pacing and throttle waits go through the pacer's sleep: tests never sleep.
+    gateway = gateway or Gateway(GatewaySettings(max_attempts=3), pacer=Pacer(sleep=lambda _: None))
     if call_log is not None:
         gateway.add_observer(call_log)
     return Context(config, gateway)

@@ -18,6 +18,7 @@ import io
 import json
 import random
 import signal
+import sys
 import threading
 import urllib.parse
 from collections import Counter
@@ -37,7 +38,8 @@ from conftest import CallLog, SimOrg, make_engine
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.models import botocore_stubber
 
-from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.aws import Gateway, GatewaySettings, Pacer
+from orgalerts.aws.pacing import MAX_THROTTLE_WAIT
 from orgalerts.cli import app as cli
 from orgalerts.cli.render import to_json, write_table
 from orgalerts.engine.results import Mode, RunReport, exit_code
@@ -82,6 +84,10 @@ def probe(sim: SimOrg, service: str, account: str) -> Any:
 class RetryStats:
     delays: list[float] = field(default_factory=list)
     rate_limited: int = 0
+    paced: list[float] = field(default_factory=list)  # what the gateway's pacer would have slept
+
+
+STATS = RetryStats()
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +112,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> RetryStats:
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
     monkeypatch.setattr(bucket.TokenBucket, "acquire", acquire)
+    monkeypatch.setattr(sys.modules[__name__], "STATS", stats)
     return stats
 
 
@@ -261,7 +268,8 @@ def _role_arn_in(body: str) -> str:
 
 
 def engine_for(sim: SimOrg, *, send_hook: Any = None, call_hook: Any = None, log: CallLog | None = None) -> Runner:
-    gateway = Gateway(GatewaySettings())  # the product's retry settings
+    # the product's retry settings; the pacer's waits recorded, not slept
+    gateway = Gateway(GatewaySettings(), pacer=Pacer(sleep=STATS.paced.append))
     if send_hook is not None:
         gateway.add_send_hook(send_hook)
     if call_hook is not None:
@@ -353,16 +361,21 @@ def recover(sim: SimOrg) -> RunReport:
 
 def test_fault__throttling_30pct_every_service__run_slower_but_converges(sim: SimOrg, no_backoff: RetryStats) -> None:
     injector = Injector(every_service_first("throttle", at_rate("throttle", 0.30, seed="throttle-30")))
+    engine = engine_for(sim, send_hook=injector)
 
-    result = deploy(engine_for(sim, send_hook=injector))
+    result = deploy(engine)
 
     assert exit_code(result) == 0, table(result)
     assert {a: statuses(result)[a] for a in sim.in_scope} == dict.fromkeys(sim.in_scope, "created")
     assert result.central is not None and result.central.status == "created"
-    # Every service the run used was throttled, and botocore retried (with backoff, then rate limiting).
+    # Every service the run used was throttled, and each throttle was retried after a wait by its quota scope
+    # (about one token's time of that service's rate, pacing.QUOTAS), not botocore's backoff or adaptive limiter.
     assert injector.services_faulted() == injector.services_called() >= {"sts", "organizations", "iam", "events"}
-    assert len(no_backoff.delays) == sum(injector.injected.values()) > 0
-    assert no_backoff.rate_limited > 0  # adaptive mode engaged its client-side rate limiter
+    waits = [w for retry in engine.ctx.gateway.retries for w in retry.waited]
+    assert len(waits) == sum(injector.injected.values()) > 0
+    assert {kind for _, kind, _ in waits} == {"throttled"}
+    assert all(0 < seconds <= MAX_THROTTLE_WAIT for _, _, seconds in waits)
+    assert no_backoff.delays == [] and no_backoff.rate_limited == 0
     recover(sim)
 
 
@@ -629,7 +642,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
             engines.append(self)
 
     def gateway(settings: GatewaySettings) -> Gateway:
-        g = Gateway(settings)
+        g = Gateway(settings, pacer=Pacer(sleep=STATS.paced.append))
         g.add_hook(sigint_during_put_rule)
         return g
 

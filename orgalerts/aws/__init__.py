@@ -12,12 +12,13 @@ from orgalerts.aws.gateway import (
     CallRecord,
     Gateway,
     GatewaySettings,
-    RateLimiter,
     SendHook,
     UnboundMemberCall,
 )
+from orgalerts.aws.pacing import QUOTAS, Pacer, Quota, QuotaRetry, RateLimiter
 
 __all__ = [
+    "QUOTAS",
     "AccountAccess",
     "BotoCoreError",
     "CallHook",
@@ -26,6 +27,9 @@ __all__ = [
     "ClientError",
     "Gateway",
     "GatewaySettings",
+    "Pacer",
+    "Quota",
+    "QuotaRetry",
     "RateLimiter",
     "SendHook",
     "UnboundMemberCall",

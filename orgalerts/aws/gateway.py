@@ -1,7 +1,8 @@
 """The AWS gateway: sessions, shared clients, retries and call hooks (the package is the only boto3 user).
 
-Owns: one base session, the retry configuration, assumed-role access to member accounts, a client cache,
-and hooks (call observers, fault injection, latency injection) attached to every client it creates.
+Owns: one base session, assumed-role access to member accounts, a client cache, the pacing and retries of
+every client (by quota scope: per account or shared, see pacing.py), and hooks (call observers, fault
+injection, latency injection) attached to every client it creates.
 
 Why one shared session: a new boto3.Session per account costs ~75 ms of CPU (loader, endpoint data).
 Why one shared client per service and region, for every account: a client created per account (even
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,8 @@ import boto3
 import botocore.config
 import botocore.credentials
 import botocore.session
+
+from orgalerts.aws.pacing import QUOTAS, Pacer, Quota, QuotaRetry, RateLimiter
 
 STS_REGION = "us-east-1"  # where the caller's own STS calls go (STS is global; any region answers)
 SESSION_NAME = "orgalerts"
@@ -64,60 +66,18 @@ class GatewaySettings:
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    # botocore attempts per call (throttling, 5xx, connection errors). 12 so that a 30% throttle rate
-    # slows a 1,000-account run but does not fail it: 0.3**12 per call is ~0.01 failed calls per run,
-    # where 8 attempts left about one account failed per run (bench/RESULTS.md).
+    # Attempts per call (throttling, 5xx, connection errors), first included. 12 so that a 30% throttle rate
+    # slows a 1,000-account run but does not fail it: 0.3**12 per call is ~0.01 failed calls per run, where 8
+    # attempts left about one account failed per run (bench/RESULTS.md). Which errors are retried is botocore's
+    # standard decision; how long to wait, and the pacing before each attempt, are by quota scope (pacing.py).
     max_attempts: int = 12
-    retry_mode: str = "adaptive"  # client-side rate limiting on top of backoff when throttled
-    # Calls in member accounts: their quotas are each account's own, and one client per service serves every
-    # account, so a client-side (adaptive) rate learnt from one account's throttling would slow all the
-    # others; under steady throttling it sinks to botocore's floor of 0.5 requests/s for the whole run
-    # (bench/RESULTS.md). Per-call backoff (standard mode) keeps each account's throttling its own. The
-    # adaptive mode above stays for the caller's own calls (STS, Organizations), whose quotas every call shares.
-    member_retry_mode: str = "standard"
     # One client per service is shared by every account: room for as many connections as the most workers.
     max_pool_connections: int = 256
-    # STS allows 600 AssumeRole calls per second per calling account, shared with whatever else runs there.
+    # STS allows 600 AssumeRole calls per second per calling account (pacing.QUOTAS), shared with whatever else
+    # runs there: paced at a sixth.
     assume_role_rate: float = 100.0
-
-
-class RateLimiter:
-    """A thread-safe token bucket: at most `rate` acquisitions per second, after a burst of `burst`.
-
-    A caller reserves its token under the lock (the count may go below zero: a queue of reservations)
-    and sleeps outside it, so waiting callers are served in order and the lock is never held while
-    sleeping. `clock` and `sleep` are injectable: tests never sleep.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 10)
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = self.burst
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, waiting if needed; returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+    # Organizations' listing calls, shared by the run (pacing.QUOTAS: modelled, AWS publishes no figure).
+    organizations_rate: float = 10.0
 
 
 @dataclass
@@ -211,27 +171,34 @@ class Gateway:
     """Creates clients for the caller's account and for assumed roles in other accounts."""
 
     def __init__(
-        self, settings: GatewaySettings | None = None, *, assume_role_limiter: RateLimiter | None = None
+        self,
+        settings: GatewaySettings | None = None,
+        *,
+        assume_role_limiter: RateLimiter | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings or GatewaySettings()
         self._lock = threading.Lock()
         self._shared: dict[tuple[str, str, bool], Any] = {}
+        quotas = dict(QUOTAS)
+        quotas["sts"] = Quota(self.settings.assume_role_rate, False, QUOTAS["sts"].source)
+        quotas["organizations"] = Quota(self.settings.organizations_rate, False, QUOTAS["organizations"].source)
+        self.pacer = pacer or Pacer(quotas)
+        # AssumeRole (and the run's other STS calls) go through the shared STS bucket.
         self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
+        self.pacer._buckets[("sts", "")] = self.assume_role_limiter
+        self.retries: list[QuotaRetry] = []  # one per client: what each waited (tests, bench)
         self._session = boto3.session.Session(
             aws_access_key_id=self.settings.access_key_id,
             aws_secret_access_key=self.settings.secret_access_key,
         )
         self._config = botocore.config.Config(
             # total_max_attempts counts the first attempt; botocore's `max_attempts` here would count retries only.
-            retries={"mode": self.settings.retry_mode, "total_max_attempts": self.settings.max_attempts},  # type: ignore[arg-type]
+            # `standard` only installs the handler that `_shared_client` replaces with a QuotaRetry.
+            retries={"mode": "standard", "total_max_attempts": self.settings.max_attempts},
             max_pool_connections=self.settings.max_pool_connections,
             connect_timeout=10,
             read_timeout=60,
-        )
-        self._member_config = self._config.merge(
-            botocore.config.Config(
-                retries={"mode": self.settings.member_retry_mode, "total_max_attempts": self.settings.max_attempts}  # type: ignore[arg-type]
-            )
         )
         self._observers: list[CallObserver] = []
         self._hooks: list[CallHook] = []
@@ -277,7 +244,6 @@ class Gateway:
         }
         if external_id:
             params["ExternalId"] = external_id
-        self.assume_role_limiter.acquire()
         creds = self._base.client("sts", STS_REGION).assume_role(**params)["Credentials"]
         return AccountAccess(
             account_id,
@@ -300,8 +266,9 @@ class Gateway:
                     service,  # type: ignore[call-overload]
                     region_name=region,
                     endpoint_url=self.settings.endpoint_url,
-                    config=self._member_config if member else self._config,
+                    config=self._config,
                 )
+                self._replace_retries(client)
                 # before-parameter-build sees the API parameters (before-call only sees the serialised request).
                 client.meta.events.register("before-parameter-build", self._before_call_handler(client))
                 client.meta.events.register("before-sign", _signer(member=member))
@@ -311,14 +278,28 @@ class Gateway:
                 self._shared[key] = client
         return client
 
+    def _replace_retries(self, client: Any) -> None:
+        """botocore's standard retry handler out, a QuotaRetry (pacing.py) in: same decision, waits by quota scope."""
+        event = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.unregister(f"needs-retry.{event}", unique_id=f"retry-config-{event}")
+        retry = QuotaRetry(
+            client.meta.service_model.service_name, self.pacer, self.settings.max_attempts, _current_account_id
+        )
+        client.meta.events.register(f"needs-retry.{event}", retry, unique_id=f"orgalerts-retry-{event}")
+        self.retries.append(retry)
+
     def _before_send_handler(self, client: Any) -> Callable[..., Any]:
         service = client.meta.service_model.service_name
 
         def handler(request: Any, event_name: str = "", **_: Any) -> Any:
-            if not self._send_hooks:
-                return None
+            # Every HTTP attempt, retries included, takes a token of its quota scope (pacing.QUOTAS).
+            # (STS: AssumeRole only; the one GetCallerIdentity of a run is not worth a token.)
             acct = _current_account_id()
             operation = event_name.rsplit(".", 1)[-1]
+            if service != "sts" or operation == "AssumeRole":
+                self.pacer.acquire(service, acct)
+            if not self._send_hooks:
+                return None
             for hook in self._send_hooks:
                 response = hook(acct, service, operation, request)
                 if response is not None:
