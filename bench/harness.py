@@ -72,41 +72,40 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
 }
 
-# Where the in-scope accounts go (nested OUs, like a real landing zone); the notification account sits in Security.
-LAYOUT = (("Workloads", 0.1), ("Prod", 0.4), ("Deep", 0.2), ("Dev", 0.3))
+ACCOUNTS_PER_OU = 20  # every OU holds 20 accounts and up to BRANCHING child OUs (a deep landing zone)
+BRANCHING = 5  # 1 + 5 + 25 + 125 + 625 OUs over 5 levels: room for 15,620 accounts, within AWS's 5 levels
 
 
 def build_org(size: int, outside: int = 2) -> BenchOrg:
-    """`size` in-scope accounts (notification account included) over nested OUs, plus a few outside the scope."""
+    """`size` in-scope accounts (notification account included) in nested OUs, 20 per OU, filled level by level
+    under Workloads (and the notification account in Security), plus a few accounts outside the scope."""
     orgs = boto3.client("organizations", region_name="us-east-1")
     org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
     root_id = orgs.list_roots()["Roots"][0]["Id"]
     ous: dict[str, str] = {}
 
-    def ou(name: str, parent: str) -> None:
+    def ou(name: str, parent: str) -> str:
         ous[name] = orgs.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
-
-    ou("Security", root_id)
-    ou("Workloads", root_id)
-    ou("Prod", ous["Workloads"])
-    ou("Deep", ous["Prod"])
-    ou("Dev", ous["Workloads"])
-    ou("Outside", root_id)
+        return ous[name]
 
     def account(name: str, where: str) -> str:
         status = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
         account_id = str(status["AccountId"])
-        orgs.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=ous[where])
+        orgs.move_account(AccountId=account_id, SourceParentId=root_id, DestinationParentId=where)
         return account_id
 
-    notification = account("notification", "Security")
-    members = [notification]
-    for where, share in LAYOUT:
-        members += [account(f"{where.lower()}-{i:04d}", where) for i in range(int((size - 1) * share))]
-    while len(members) < size:  # rounding: top up in the last OU so that exactly `size` accounts are in scope
-        members.append(account(f"dev-x{len(members):04d}", "Dev"))
-    outside_ids = [account(f"outside-{i}", "Outside") for i in range(outside)]
-    return BenchOrg(org_id, root_id, ous, notification, members[:size], outside_ids)
+    members = [account("notification", ou("Security", root_id))]
+    # OU k's parent is OU (k - 1) // BRANCHING (OU 0 is Workloads): a tree filled level by level, only as many
+    # OUs as the accounts need (Organizations allows 5 levels below the root and, by default, 1,000 OUs).
+    tree = [ou("Workloads", root_id)]
+    while len(members) < size:
+        k = len(tree) - 1
+        for _ in range(min(ACCOUNTS_PER_OU, size - len(members))):
+            members.append(account(f"acct-{len(members):05d}", tree[k]))
+        if len(members) < size:
+            tree.append(ou(f"ou-{len(tree):04d}", tree[(len(tree) - 1) // BRANCHING]))
+    outside_ids = [account(f"outside-{i}", ou("Outside", root_id)) for i in range(outside)]
+    return BenchOrg(org_id, root_id, ous, members[0], members[:size], outside_ids)
 
 
 # --- metering --------------------------------------------------------------------------------------
@@ -118,6 +117,7 @@ class Call:
     account_id: str  # the account the call acts in (AssumeRole: the account whose role is assumed)
     operation: str
     is_write: bool
+    service: str = ""
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Meter:
             target = str(params.get("RoleArn", "")).split(":")[4]
         pooled = threading.current_thread().name.startswith(POOL_THREAD_PREFIX)
         write = CallRecord(account_id, service, operation).is_write
-        self.calls.append(Call(pooled, target, operation, write))  # list.append is atomic under the GIL
+        self.calls.append(Call(pooled, target, operation, write, service))  # list.append is atomic under the GIL
         if self.latency:
             time.sleep(self.latency)
 
@@ -281,6 +281,8 @@ class Measurement:
     exit_code: int
     throttled_attempts: int = 0
     throttled_injected: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # discovery, central, members: wall seconds
+    organizations_rate: float = 10.0  # the modelled rate discovery is paced at (pacing.QUOTAS)
 
     @property
     def pooled(self) -> list[Call]:
@@ -305,6 +307,19 @@ class Measurement:
     @property
     def serial_writes(self) -> int:
         return sum(1 for c in self.serial if c.is_write and c.operation != "AssumeRole")
+
+    @property
+    def discovery_calls(self) -> int:
+        return sum(1 for c in self.serial if c.service == "organizations")
+
+    @property
+    def discovery_bound(self) -> float:
+        """Serial Organizations calls, each at least one latency and one token of the modelled rate."""
+        return self.discovery_calls * max(self.latency, 1 / self.organizations_rate)
+
+    @property
+    def members_bound(self) -> float:
+        return len(self.pooled) * self.latency / self.workers
 
     @property
     def lower_bound(self) -> float:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import tenacity
 from moto import mock_aws
@@ -66,12 +67,14 @@ def measure_size(
         gateway.add_hook(meter.hook)
         gateway.add_send_hook(throttler)
         engine = Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
+        phases = time_phases(engine)
         scenarios = list(SCENARIOS)
         if throttle and size in throttle_sizes:
             scenarios.append((f"no-op re-run, {throttle:.0%} throttled", Mode.DEPLOY, {"unchanged"}))
         with simulator_cpu_meter(meter):
             for name, mode, expected in scenarios:
                 meter.reset()
+                phases.clear()
                 throttler.enabled = "throttled" in name
                 gc.collect()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -94,11 +97,16 @@ def measure_size(
                     exit_code(report),
                     throttler.attempts if "throttled" in name else 0,
                     throttler.injected if "throttled" in name else 0,
+                    dict(phases),
+                    gateway.settings.organizations_rate,
                 )
                 results.append(m)
                 unexpected = {s: n for s, n in statuses.items() if s not in expected}
                 log(
-                    f"{profile}: {size:>5} {name:<13} wall {wall:6.2f} s  bound {m.lower_bound:6.2f} s  "
+                    f"{profile}: {size:>5} {name:<13} phases "
+                    + " ".join(f"{k} {v:.1f}s" for k, v in m.phases.items())
+                    + f"  members bound {m.members_bound:.1f}s  discovery bound {m.discovery_bound:.1f}s  "
+                    f"wall {wall:6.2f} s  bound {m.lower_bound:6.2f} s  "
                     f"ratio {wall / m.lower_bound:4.2f}  calls {len(m.calls):5}  "
                     f"cpu {m.cpu_ms_per_account:5.2f} ms/acct (moto {1000 * m.sim_cpu / size:5.2f})"
                     + (f"  UNEXPECTED {unexpected}" if unexpected else "")
@@ -108,6 +116,28 @@ def measure_size(
                 if report.central is not None and report.central.status == "failed":
                     log(f"  central failed: {report.central.error}")
     return results
+
+
+def time_phases(engine: Runner) -> dict[str, float]:
+    """Wall seconds per phase of `converge`: discovery (the Organizations listing), central (the notification
+    account, the management account's sides and the previous-region look), members (the account pool)."""
+    phases: dict[str, float] = {}
+
+    def timed(name: str, method: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+        return run
+
+    engine.scope = timed("discovery", engine.scope)  # type: ignore[method-assign]
+    for method in ("run_central", "run_management", "run_elsewhere"):
+        setattr(engine, method, timed("central", getattr(engine, method)))
+    engine._run_members = timed("members", engine._run_members)  # type: ignore[method-assign]
+    return phases
 
 
 def log(line: str) -> None:
@@ -196,12 +226,12 @@ NOTES = """
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10,100,1000", help="comma-separated organization sizes (in-scope accounts)")
-    parser.add_argument("--profiles", default="core,default", help=f"comma-separated, of: {', '.join(PROFILES)}")
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated organization sizes (in-scope accounts)")
+    parser.add_argument("--profiles", default="default", help=f"comma-separated, of: {', '.join(PROFILES)}")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="injected latency per API call")
     parser.add_argument("--workers", type=int, default=None, help="worker threads (default: orgalerts' default)")
     parser.add_argument("--throttle", type=float, default=0.3, help="share of attempts throttled in the extra run")
-    parser.add_argument("--throttle-sizes", default="10", help="sizes that get the throttled run ('' for none)")
+    parser.add_argument("--throttle-sizes", default="1000", help="sizes that get the throttled run ('' for none)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown results here")
     args = parser.parse_args(argv)
     isolate_environment()

@@ -186,7 +186,7 @@ class Gateway:
         self.pacer = pacer or Pacer(quotas)
         # AssumeRole (and the run's other STS calls) go through the shared STS bucket.
         self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
-        self.pacer._buckets[("sts", "")] = self.assume_role_limiter
+        self.pacer._buckets[("sts", "", "")] = self.assume_role_limiter
         self.retries: list[QuotaRetry] = []  # one per client: what each waited (tests, bench)
         self._session = boto3.session.Session(
             aws_access_key_id=self.settings.access_key_id,
@@ -290,6 +290,7 @@ class Gateway:
 
     def _before_send_handler(self, client: Any) -> Callable[..., Any]:
         service = client.meta.service_model.service_name
+        region = str(client.meta.region_name)
 
         def handler(request: Any, event_name: str = "", **_: Any) -> Any:
             # Every HTTP attempt, retries included, takes a token of its quota scope (pacing.QUOTAS).
@@ -297,7 +298,7 @@ class Gateway:
             acct = _current_account_id()
             operation = event_name.rsplit(".", 1)[-1]
             if service != "sts" or operation == "AssumeRole":
-                self.pacer.acquire(service, acct)
+                self.pacer.acquire(service, acct, region)
             if not self._send_hooks:
                 return None
             for hook in self._send_hooks:

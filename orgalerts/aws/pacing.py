@@ -113,7 +113,8 @@ class RateLimiter:
 
 
 class Pacer:
-    """One token bucket per quota scope: (service, account) for per-account quotas, (service,) for shared ones."""
+    """One token bucket per quota scope: (service, account, region) for per-account quotas (AWS counts them per
+    account and Region; IAM is global: one region), (service,) for shared ones."""
 
     def __init__(
         self,
@@ -125,14 +126,14 @@ class Pacer:
     ) -> None:
         self.quotas = dict(QUOTAS if quotas is None else quotas)
         self.clock, self.sleep, self.random = clock, sleep, rng
-        self._buckets: dict[tuple[str, str], RateLimiter] = {}
+        self._buckets: dict[tuple[str, str, str], RateLimiter] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, service: str, account_id: str) -> RateLimiter | None:
+    def bucket(self, service: str, account_id: str, region: str = "") -> RateLimiter | None:
         quota = self.quotas.get(service)
         if quota is None or quota.rate is None:
             return None
-        key = (service, account_id if quota.per_account else "")
+        key = (service, account_id, region) if quota.per_account else (service, "", "")
         limiter = self._buckets.get(key)
         if limiter is None:
             with self._lock:
@@ -142,16 +143,16 @@ class Pacer:
                 )
         return limiter
 
-    def acquire(self, service: str, account_id: str) -> float:
-        limiter = self.bucket(service, account_id)
+    def acquire(self, service: str, account_id: str, region: str = "") -> float:
+        limiter = self.bucket(service, account_id, region)
         return limiter.acquire() if limiter is not None else 0.0
 
     def throttle_wait(self, service: str, throttles: int) -> float:
-        """The wait after the `throttles`-th consecutive throttle of one call: about one token's time, jittered
+        """The wait after the `throttles`-th failed attempt of one call: about one token's time, jittered
         (so callers throttled together do not retry together), doubling while throttling goes on, capped."""
         quota = self.quotas.get(service)
         rate = quota.rate if quota is not None and quota.rate else DEFAULT_RATE
-        return min(MAX_THROTTLE_WAIT, (0.5 + self.random()) / rate * 2 ** (throttles - 1))
+        return float(min(MAX_THROTTLE_WAIT, (0.5 + self.random()) / rate * 2.0 ** (throttles - 1)))
 
 
 class QuotaRetry:
@@ -177,9 +178,8 @@ class QuotaRetry:
             return None
         account = self._account()
         if self._throttling.is_throttling_error_from_context(context):
-            throttles = context.request_context.setdefault("orgalerts_throttles", 0) + 1
-            context.request_context["orgalerts_throttles"] = throttles
-            wait, kind = self._pacer.throttle_wait(self._service, throttles), "throttled"
+            # attempt_number: this call's attempts so far (1-based); the wait doubles with each failed one.
+            wait, kind = self._pacer.throttle_wait(self._service, context.attempt_number), "throttled"
         else:
             wait, kind = float(self._backoff.delay_amount(context)), "transient"
         self.waited.append((account, kind, wait))
