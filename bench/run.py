@@ -148,79 +148,40 @@ def log(line: str) -> None:
 NOTES = """
 ## How it is measured
 
-- **Organization**: `create_organization`, nested OUs (Security; Workloads > Prod > Deep; Workloads > Dev;
-  an Outside OU not targeted) and `create_account` + `move_account` per account, on moto in-process.
-  The in-scope count includes the notification account, which is also a member.
-- **Latency**: a `Gateway.add_hook` hook sleeps the injected latency in the calling (worker) thread before
-  every API call, including AssumeRole and every page of a paginated call. The sleep releases the GIL,
-  so the workers overlap their waits as they would on the network.
-- **Calls** are counted by the same hook: a call made by a worker thread belongs to the member account it
-  acts in (AssumeRole: the account whose role is assumed); calls made by the main thread are the *serial
-  phase*: the Organizations listing (scope) and the central side, which members depend on and which
-  therefore cannot overlap with them. Reads/writes: `CallRecord.is_write`; AssumeRole counted apart.
-- **Lower bound** = serial calls x latency + member calls x latency / workers. The serial phase is
-  counted at full latency because it is serial by design (members must not be written before the
-  central bus exists, and Organizations' own rate limits are low). The *all-calls bound* column is
-  the issue's plain formula, calls x latency / workers, for comparison.
-- **CPU**: process CPU time (`time.process_time`, all threads) minus the CPU moto spends answering
-  requests, which is measured per thread (`time.thread_time`) around moto's `BotocoreStubber.__call__`,
-  the `before-send` handler through which `mock_aws` answers every request. What remains is ours and
-  botocore's (serialising, signing, parsing, the engine, the planner). Sleeping costs no CPU.
-- **Simulator speed-up**: moto 5.2 finds the account of each request by scanning every account's access
-  keys (`moto.iam.models.get_account_id_from`), O(accounts) per call: about 4 ms of CPU per call at
-  1,000 accounts, all under the GIL. The benchmark memoises that lookup (harness.simulator_speedups);
-  without it the simulator, not orgalerts, sets the wall time (ratio 2.8 to 5.1 at 1,000 accounts).
-- **Throttled run**: a `Gateway.add_send_hook` hook answers a share of HTTP attempts with a 400
-  `Throttling`/`ThrottlingException` in the service's wire format, so botocore's retry handler (12
-  attempts; `adaptive` for the caller's own calls, `standard` in member accounts) sees real throttling
-  and backs off with real sleeps. Only a read-only scenario is
-  throttled: in-process moto still executes the request it did not get to answer, harmless for reads.
+- **Organization**: `create_organization`, the notification account in Security, every other in-scope account
+  in a tree under Workloads: 20 accounts per OU, each OU up to 5 child OUs, filled level by level (500 OUs, 5
+  levels for 10,000 accounts), plus 2 accounts in an Outside OU not targeted; moto in-process.
+- **Latency**: a `Gateway.add_hook` hook sleeps the injected latency in the calling thread before every API
+  call (AssumeRole and every page included). The sleep releases the GIL, so workers overlap as on the network.
+- **Pacing is real**: the gateway's token buckets (orgalerts/aws/pacing.py) pace with real sleeps: Organizations
+  at its modelled 10 requests/s (AWS publishes no figure), AssumeRole at 100/s, IAM and EventBridge at 20/s per
+  account and region. Throttle waits are real sleeps too.
+- **Phases**: wall time of the runner's discovery (`scope`: the Organizations listing), central (the notification
+  account's side, the management account's sides, the look for a previous `region`'s central side in every
+  region of the partition) and members (the account pool). Discovery is shown against its own bound: its
+  Organizations calls x max(latency, 1 / modelled rate). Members against theirs: member calls x latency / workers.
+- **Calls** are counted by the same hook; a worker thread's call belongs to the member account it acts in
+  (AssumeRole: the account whose role is assumed); main-thread calls are the serial phases.
+- **CPU**: process CPU time minus the CPU moto spends answering (measured per thread around moto's
+  `BotocoreStubber.__call__`). What remains is ours and botocore's. Sleeping costs no CPU.
+- **Simulator speed-up**: moto's account lookup per request is O(accounts); the benchmark memoises it
+  (harness.simulator_speedups).
+- **Throttled run**: a send hook answers 30 % of HTTP attempts with a 400 `Throttling`/`ThrottlingException`/
+  `TooManyRequestsException` in the service's wire format; the gateway's retry (QuotaRetry) sees real
+  throttling and waits by quota scope. Read-only scenario only (moto still executes an unanswered request).
 
 ## Notes
 
-- **Per-account calls, `core` profile** (tamper alerts and dead-letter queues off): fresh = AssumeRole +
-  GetRole, DescribeRule (both absent) + 4 writes = 7 <= 8; no-op and drift = AssumeRole + GetRole (returns
-  its tags), GetRolePolicy, DescribeRule, ListTagsForResource (DescribeRule returns no tags, and the
-  managed-by tag is the ownership marker: 5 reads for 4 resources), ListTargetsByRule = 6 <= 6. The
-  reader looks for the watchdog and the dead-letter queue only when their feature is on, or when the
-  live forwarding rule shows it was on (so turning a feature off still removes what it left).
-- **`default` profile, no-op and drift** (13 reads for 9 resources): the queue costs 3 reads
-  (GetQueueUrl, GetQueueAttributes, ListQueueTags) and each of the 2 rules one more for its tags (the
-  ownership marker). Possible cuts, not made: build the queue URL instead of GetQueueUrl (-1), one
-  `ListRules(NamePrefix=...)` for both rules instead of two DescribeRule (-1).
-- **`default` profile, CPU**: ~0.7 ms of orchestrator CPU per call (botocore: serialising, SigV4
-  signing, parsing), times 14-15 calls, lands at 9 to 13 ms per account; fewer reads bring it under.
-- **Run-to-run spread** on this shared 2-core machine is about 15%: in two runs of the same tree the
-  1,000-account `core` fresh deploy measured ratio 1.23 and 1.41, CPU 7.1 and 8.9 ms per account.
-- **CPU per account at 10 accounts** includes the one-time costs (botocore loading each service model and
-  creating one client per service, ~10 ms each), spread over only 10 accounts; from 100 accounts on
-  they vanish in the per-account figure.
-- **Before the shared clients** (same tree, one botocore client per account and service, created from the
-  shared session): 28 to 39 ms of orchestrator CPU per account at 100 accounts; each client cost 2-3 ms
-  to create, and its first calls ~0.8 ms more each on cold model caches. Now one client per service and
-  region is shared by all accounts and each call is signed with its account's credentials
-  (orgalerts/aws.py); against AWS this also keeps HTTPS connections across accounts instead of a TLS
-  handshake per account and service.
-- **Moto CPU is not free in wall time**: moto runs in-process under the same GIL, so its CPU (about 1 ms
-  per call) serialises with ours; that, not orgalerts, is most of the gap between wall time and the
-  lower bound.
-- **Workers**: the default went from 16 to 32 (config.py, README). At 16 the 1,000-account runs took
-  35 to 41 s at 50 ms per call (ratio 1.08 to 1.17); at 32, 20 to 24 s. Only STS is a quota shared
-  across accounts, and it is paced (below); every other quota is per member account.
-- **STS**: AssumeRole goes through a token bucket in the gateway (100/s, burst 10: a sixth of STS's
-  600/s per calling account); the budget table shows the rate the runs reached.
-- **Throttling** (one-off, `bench/run.py --sizes 100 --profiles core --throttle-sizes 100`, 30% of
-  attempts throttled, no-op re-run, unthrottled 5.2 s): with one shared client per service, botocore's
-  `adaptive` mode everywhere took 367 s: its client-side rate, learnt from every account's throttling at
-  once, sank toward its floor (0.5 requests/s). Shipped now: `adaptive` only for the caller's own calls
-  (STS, Organizations, shared quotas), `standard` (backoff per call) in member accounts: 134 to 169 s,
-  `standard` everywhere: 77 to 84 s (the difference: AssumeRole and the Organizations listing behind
-  the adaptive caller clients). The 10-account throttled run in the table spends most of its time the
-  same way: the serial phase and AssumeRole behind the caller's adaptive clients. No run failed except
-  one `standard`-everywhere run with one failed account. Under *independent* random
-  throttling a call fails only after every attempt was throttled: with 8 attempts p = 0.3^8 = 6.6e-5 per
-  call, about one account in 1,500 per run, so the gateway now allows 12 (p = 5e-7 per call, about one
-  failed call in 130 runs of 1,000 accounts).
+- **Per-account calls** (shipped profile): no-op and drift 8 = AssumeRole + GetRole, GetRolePolicy (the one
+  role), GetRole (the earlier versions' second role, absent), ListRules (both rules, the ownership marker in
+  the Description), 2 ListTargetsByRule, GetQueueAttributes (built URL, marker in the policy Id). Fresh 13 =
+  AssumeRole + GetRole x2, ListRules, GetQueueAttributes, GetQueueUrl (absent: the built URL's fallback) + 7
+  writes. The same counts are asserted from outside, at a moto server, by tests/test_calls_outside.py. Before
+  (two roles, DescribeRule + ListTagsForResource per rule, GetQueueUrl + ListQueueTags): 14 and 15.
+- **Throttling before**: botocore `adaptive` for the caller's clients and `standard` for members, each one
+  client for every account: 10 accounts took 63.9 s under 30 % throttling against a 1.79 s bound; its
+  client-side rate, learnt from all accounts at once, sank to its floor (0.5 requests/s).
+- **Run-to-run spread** on this shared 2-core machine (other jobs running) is 15 % or more on wall and CPU.
 """
 
 
