@@ -180,8 +180,12 @@ def _refs(node: Any) -> set[str]:
 def _template(
     description: str, resources: dict[str, Any], config: Config, *, region: str, account: str | None = None
 ) -> dict[str, Any]:
+    """`account`: the one account the template is for (None: any, the member template). Outside the notification
+    account the central bus is a parameter (the StackSet's, or the stack's, to override); in it, it is its own bus."""
     bus_arn = config.central.bus_arn
-    tokens = {STACK_ACCOUNT: STACK_ACCOUNT, bus_arn: "${" + CENTRAL_BUS_PARAMETER + "}"}
+    tokens = {STACK_ACCOUNT: STACK_ACCOUNT}
+    if account != config.notification.account_id:
+        tokens[bus_arn] = "${" + CENTRAL_BUS_PARAMETER + "}"
     resources = _substitute(resources, tokens)
     template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_VERSION, "Description": description}
     if CENTRAL_BUS_PARAMETER in _sub_variables(resources):
