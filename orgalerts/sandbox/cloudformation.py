@@ -27,7 +27,7 @@ and creates these without a property AWS applies:
 - AWS::SNS::Topic with `Tags` and `TopicName` set as topic attributes instead of tags;
 - AWS::S3::Bucket without `PublicAccessBlockConfiguration`;
 - AWS::IAM::Role keeps an inline policy's `PolicyDocument` as a dict, which GetRolePolicy then returns as
-  Python's text of it instead of JSON.
+  Python's text of it instead of JSON, and keeps an `AWS::NoValue` entry of `Policies` as None.
 
 Stack updates of the added types are not emulated (a changed template is deleted and created again by the
 tests); deletion is, so a stack can be deleted. The sandbox's event router reads the resulting buses, rules,
@@ -313,8 +313,15 @@ def _bucket_public_access(bucket: Any, properties: dict[str, Any], account_id: s
 
 
 def _role_policies_as_json(cloudformation_json: Any) -> None:
-    for policy in cloudformation_json.get("Properties", {}).get("Policies", []):
+    """Inline policies as JSON text; an entry that is `AWS::NoValue` (an Fn::If's other branch) is dropped, as
+    AWS drops it (moto keeps it as None in a list):
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/pseudo-parameter-reference.html#cfn-pseudo-param-novalue"""
+    properties = cloudformation_json.get("Properties", {})
+    policies = [p for p in properties.get("Policies", []) if p is not None]
+    for policy in policies:
         policy["PolicyDocument"] = _text(policy["PolicyDocument"])
+    if "Policies" in properties:
+        properties["Policies"] = policies
 
 
 def _complete_role(model: Any) -> None:
