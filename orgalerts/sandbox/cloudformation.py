@@ -286,7 +286,7 @@ def _complete(model: Any, finish: Any) -> None:
     original = model.create_from_cloudformation_json.__func__
 
     def create(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
     ) -> Any:
         properties = dict(cloudformation_json.get("Properties", {}))
         resource = original(cls, resource_name, cloudformation_json, account_id, region_name, **kw)
@@ -328,7 +328,7 @@ def _complete_role(model: Any) -> None:
     original = model.create_from_cloudformation_json.__func__
 
     def create(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
     ) -> Any:
         _role_policies_as_json(cloudformation_json)
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kw)
@@ -349,7 +349,7 @@ def install() -> None:
 
         _complete(EventBus, _bus_tags)
         # Ref of an AWS::Events::EventBus is its name (moto returns the object itself: no physical id).
-        EventBus.physical_resource_id = property(lambda bus: bus.name)
+        EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
         _complete(Topic, _topic_tags)
         _complete(FakeBucket, _bucket_public_access)
         _complete_role(Role)
