@@ -77,7 +77,9 @@ def test_templates__hold_exactly_the_desired_names__and_every_resource_is_marked
     config = every_feature(sim_org)
     built = templates(config, make_engine(config).ctx.scope())
     member = built["member.yaml"]["Resources"]
-    assert {r["Properties"].get("RoleName") for r in member.values()} >= {"orgalerts-forwarder", "orgalerts-watchdog"}
+    # One role serves both member rules' targets (the two-role shape before issue 15 is migrated away).
+    roles = {r["Properties"]["RoleName"] for r in member.values() if r["Type"] == "AWS::IAM::Role"}
+    assert roles == {"orgalerts-forwarder"}
     assert {r["Properties"].get("Name") for r in member.values()} >= {"orgalerts-forward", "orgalerts-watchdog"}
     taggable = {"AWS::IAM::Role", "AWS::Events::Rule", "AWS::Events::EventBus", "AWS::SNS::Topic", "AWS::SQS::Queue",
                 "AWS::S3::Bucket", "AWS::CloudTrail::Trail", "AWS::Organizations::Policy"}  # fmt: skip
