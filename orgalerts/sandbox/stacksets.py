@@ -54,6 +54,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from moto.cloudformation.exceptions import CloudFormationError
@@ -349,9 +350,9 @@ def create_instances(
         if instance is None:
             instance = _Instance(account, region, ou, "", suspended=_suspended(org, account))
             instance.parameters = list(params.get("ParameterOverrides") or [])
-            work.append((instance, lambda i=instance: _create_stack(stackset, i)))
+            work.append((instance, partial(_create_stack, stackset, instance)))
         elif instance.failed or not instance.stack_id:
-            work.append((instance, lambda i=instance: _retry_create(stackset, i)))
+            work.append((instance, partial(_retry_create, stackset, instance)))
     with _LOCK:
         op = _start(
             stackset, state, "CREATE", work, params.get("OperationPreferences"), operation_id=params.get("OperationId")
@@ -393,7 +394,7 @@ def update_instances(
     for instance in chosen:
         if overrides is not None:
             instance.parameters = list(overrides)
-        work.append((instance, lambda i=instance: _retry_create(stackset, i)))
+        work.append((instance, partial(_retry_create, stackset, instance)))
     with _LOCK:
         return _start(
             stackset, state, "UPDATE", work, params.get("OperationPreferences"), operation_id=params.get("OperationId")
@@ -408,7 +409,7 @@ def delete_instances(
     selected = _select(org, targets, "DELETE")
     retain = bool(params.get("RetainStacks"))
     chosen = [i for i in state.instances.values() if i.account in selected and i.region in regions]
-    work = [(i, lambda i=i: _delete_stack(i, retain)) for i in chosen]
+    work: list[tuple[_Instance, Callable[[], None]]] = [(i, partial(_delete_stack, i, retain)) for i in chosen]
     with _LOCK:
         op = _start(
             stackset, state, "DELETE", work, params.get("OperationPreferences"), operation_id=params.get("OperationId")
@@ -467,7 +468,7 @@ def _auto_deploy(stackset: StackSet, state: _State, org: OrganizationsBackend, a
     work: list[tuple[_Instance, Callable[[], None]]] = []
     for region in sorted(state.targets[ou]):
         instance = _Instance(account_id, region, ou, "", suspended=_suspended(org, account_id))
-        work.append((instance, lambda i=instance: _create_stack(stackset, i)))
+        work.append((instance, partial(_create_stack, stackset, instance)))
     _start(stackset, state, "CREATE", work, automatic=True)
     for instance, _ in work:
         state.instances[(instance.account, instance.region)] = instance
@@ -475,7 +476,7 @@ def _auto_deploy(stackset: StackSet, state: _State, org: OrganizationsBackend, a
 
 def _auto_remove(stackset: StackSet, state: _State, present: list[_Instance]) -> None:
     retain = bool(state.auto_deployment.get("RetainStacksOnAccountRemoval"))
-    _start(stackset, state, "DELETE", [(i, lambda i=i: _delete_stack(i, retain)) for i in present], automatic=True)
+    _start(stackset, state, "DELETE", [(i, partial(_delete_stack, i, retain)) for i in present], automatic=True)
     for instance in present:
         state.instances.pop((instance.account, instance.region), None)
 
