@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from orgalerts.sandbox import stacksets
 from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
-from tests.conftest import MANAGEMENT, FakeClock, SimOrg, account_client
+from conftest import MANAGEMENT, FakeClock, SimOrg, account_client
 
 TEMPLATE = json.dumps(
     {

@@ -1,0 +1,149 @@
+"""The StackSets engine (deploy.engine: stacksets) on in-process moto with the sandbox's StackSets emulation.
+
+The member template here is a stand-in (one tagged queue) until `orgalerts export cloudformation` provides the
+real one; these tests are about the fan-out: which accounts get an instance, what a second run writes, how
+operations are awaited, what offboard and teardown leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, account_client, make_engine
+
+from orgalerts.config import Config
+from orgalerts.engine.results import Mode, Status, exit_code
+from orgalerts.engine.stacksets import Commands, covered
+from orgalerts.model.scope import Scope
+from orgalerts.sandbox import stacksets
+from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
+
+PROBE = "orgalerts-stackset-probe"
+
+
+def probe_templates(config: Config, scope: Scope) -> dict[str, dict[str, Any]]:
+    queue = {"QueueName": PROBE, "Tags": [{"Key": "managed-by", "Value": "orgalerts"}]}
+    return {"member.yaml": {"Resources": {"Probe": {"Type": "AWS::SQS::Queue", "Properties": queue}}}}
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    apply_stackset_semantics()
+    fake = FakeClock()
+    before = stacksets.SETTINGS
+    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=30.0, pending_reads=1))
+    yield fake
+    stacksets.configure(before)
+
+
+def _engine(sim: SimOrg, clock: FakeClock, call_log: CallLog | None = None, **overrides: Any) -> Commands:
+    config = sim.config(deploy={"engine": "stacksets"}, **overrides)
+    runner = make_engine(config, call_log, sleep=clock.sleep)
+    lines: list[str] = []
+    engine = Commands(runner, probe_templates, notify=lines.append, poll_seconds=10.0)
+    engine.lines = lines  # type: ignore[attr-defined]
+    return engine
+
+
+def _has_probe(account_id: str) -> bool:
+    urls = account_client("sqs", account_id).list_queues().get("QueueUrls", [])
+    return any(u.endswith(f"/{PROBE}") for u in urls)
+
+
+def _statuses(report: Any) -> dict[str, str]:
+    return {r.account_id: str(r.status) for r in report.accounts}
+
+
+def test_covered__management_and_outside_included_accounts_go_direct(sim_org: SimOrg, clock: FakeClock) -> None:
+    engine = _engine(
+        sim_org, clock, organization={"ous": [sim_org.root_id], "exclude_accounts": [], "include_accounts": []}
+    )
+    fanned, direct = covered(engine.config, engine.runner.scope())
+    assert [a.id for a in direct] == [MANAGEMENT]
+    assert MANAGEMENT not in {a.id for a in fanned} and sim_org.accounts["outside"] in {a.id for a in fanned}
+
+
+def test_deploy__every_in_scope_account_nested_included__excluded_and_management_not__second_run_writes_nothing(
+    sim_org: SimOrg, clock: FakeClock, call_log: CallLog
+) -> None:
+    engine = _engine(sim_org, clock, call_log)
+    report = engine.converge("deploy", Mode.DEPLOY)
+    statuses = _statuses(report)
+    assert {a: statuses[a] for a in sim_org.in_scope} == dict.fromkeys(sim_org.in_scope, "created")
+    assert statuses[sim_org.accounts["excluded"]] == "skipped"
+    assert exit_code(report) == 0
+    for account in sim_org.in_scope:
+        assert _has_probe(account)
+    for account in (sim_org.accounts["excluded"], sim_org.accounts["outside"], MANAGEMENT):
+        assert not _has_probe(account)
+    assert "create StackSet orgalerts-member (service-managed, automatic deployment on)" in report.management.changes  # type: ignore[union-attr]
+    assert any("SUCCEEDED" in line for line in engine.lines)  # type: ignore[attr-defined]
+    assert clock.now > 1000.0  # the operation was awaited on the injected clock, not in real time
+
+    call_log.clear()
+    again = engine.converge("deploy", Mode.DEPLOY)
+    assert {a: s for a, s in _statuses(again).items() if a in sim_org.in_scope} == dict.fromkeys(
+        sim_org.in_scope, "unchanged"
+    )
+    assert [c.operation for c in call_log.writes()] == []
+    plan = engine.converge("plan", Mode.PLAN)
+    assert exit_code(plan) == 0
+
+
+def test_plan__before_deploy__lists_the_stack_set_and_instances_and_writes_nothing(
+    sim_org: SimOrg, clock: FakeClock, call_log: CallLog
+) -> None:
+    engine = _engine(sim_org, clock, call_log)
+    report = engine.converge("plan", Mode.PLAN)
+    assert exit_code(report) == 3
+    row = next(r for r in report.accounts if r.account_id == sim_org.accounts["deep1"])
+    assert (row.status, row.changes) == (Status.CREATED, ["create stack instance of StackSet orgalerts-member"])
+    assert [c for c in call_log.writes() if c.service == "cloudformation"] == []
+
+
+def test_deploy__waits_for_an_operation_already_running(sim_org: SimOrg, clock: FakeClock) -> None:
+    engine = _engine(sim_org, clock)
+    engine.converge("deploy", Mode.DEPLOY)
+    cfn = account_client("cloudformation")
+    cfn.update_stack_set(StackSetName="orgalerts-member", TemplateBody=cfn.describe_stack_set(
+        StackSetName="orgalerts-member")["StackSet"]["TemplateBody"])  # fmt: skip  # running now
+    prod1 = sim_org.accounts["prod1"]
+    report = engine.offboard(prod1)
+    assert any("another operation is running" in line for line in engine.lines)  # type: ignore[attr-defined]
+    assert _statuses(report)[prod1] == "removed"
+    assert not _has_probe(prod1)
+
+
+def test_new_account_in_nested_target_ou__covered_with_no_command(sim_org: SimOrg, clock: FakeClock) -> None:
+    _engine(sim_org, clock).converge("deploy", Mode.DEPLOY)
+    newcomer = sim_org.add_account("newcomer", "Deep")
+    assert _has_probe(newcomer)
+
+
+def test_offboard__removes_instance_and_stack__deploy_brings_it_back(sim_org: SimOrg, clock: FakeClock) -> None:
+    engine = _engine(sim_org, clock)
+    engine.converge("deploy", Mode.DEPLOY)
+    prod2 = sim_org.accounts["prod2"]
+    report = engine.offboard(prod2)
+    row = next(r for r in report.accounts if r.account_id == prod2)
+    assert row.status == Status.REMOVED and row.changes[0] == "delete stack instance of StackSet orgalerts-member"
+    assert not _has_probe(prod2)
+    assert account_client("cloudformation", prod2).describe_stacks()["Stacks"] == []
+    assert _has_probe(sim_org.accounts["prod1"])
+    onboard = engine.converge("onboard", Mode.DEPLOY, only=[prod2])
+    assert _statuses(onboard)[prod2] == "created" and _has_probe(prod2)
+
+
+def test_teardown__no_stack_set_instance_or_stack_left(sim_org: SimOrg, clock: FakeClock) -> None:
+    engine = _engine(sim_org, clock)
+    engine.converge("deploy", Mode.DEPLOY)
+    report = engine.teardown()
+    assert exit_code(report) == 0
+    cfn = account_client("cloudformation")
+    assert [s["Status"] for s in cfn.list_stack_sets()["Summaries"]] in ([], ["DELETED"])
+    for account in sim_org.in_scope:
+        assert account_client("cloudformation", account).describe_stacks()["Stacks"] == []
+        assert not _has_probe(account)
+    assert _statuses(report)[sim_org.accounts["deep1"]] == "removed"
