@@ -25,6 +25,7 @@ from orgalerts.cli import render
 from orgalerts.cli.progress import ProgressReporter
 from orgalerts.cli.render import plural
 from orgalerts.commands.doctor import run_doctor
+from orgalerts.commands.export import FORMATS, check_out_dir, run_export
 from orgalerts.commands.lifecycle import check_offboard, check_onboard
 from orgalerts.commands.notify import publish_drift
 from orgalerts.commands.permissions import render as render_permissions
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--sample", type=int, default=5, metavar="N", help="accounts to try the member role in")
     sub.add_parser("permissions", parents=[common], help="print the least-privilege IAM policies orgalerts needs")
+    export = sub.add_parser(
+        "export", parents=[common], help="write the deployment as CloudFormation templates (read-only in AWS)"
+    )
+    export.add_argument("format", choices=FORMATS, help="template format")
+    export.add_argument("--out", required=True, metavar="DIR", help="directory to write the templates to")
     unlock = sub.add_parser(
         "unlock", parents=[common], help="remove the run lock a dead run left behind (after a confirmation)"
     )
@@ -414,6 +420,16 @@ def cmd_unlock(args: argparse.Namespace, runner: Runner) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, runner: Runner) -> int:
+    result = run_export(runner.ctx, check_out_dir(args.out))
+    for name in result.files:
+        given = ", ".join(f"{k}={v}" for k, v in result.parameters[name].items())
+        sys.stderr.write(f"wrote {Path(result.directory) / name}" + (f" (parameters: {given})" if given else "") + "\n")
+    if _opt(args, "json"):
+        render.write_document(result.to_json(), sys.stdout)
+    return 0
+
+
 def cmd_permissions(args: argparse.Namespace, config: Config) -> int:
     sys.stdout.write(render_permissions(config) + "\n")
     return 0
@@ -436,6 +452,7 @@ RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
     "teardown": cmd_teardown,
     "verify": cmd_verify,
     "unlock": cmd_unlock,
+    "export": cmd_export,
 }
 
 
@@ -477,6 +494,8 @@ def _check_output_path(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(_config_path(args))
     _check_output_path(args)
+    if args.command == "export":
+        check_out_dir(args.out)  # before any AWS call (the sandbox included)
     workers = _opt(args, "workers")
     if workers is not None and not 1 <= workers <= 256:
         raise UsageError("--workers takes a number from 1 to 256")

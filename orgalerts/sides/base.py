@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -26,6 +26,7 @@ from orgalerts.config import Config
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import Resource
 from orgalerts.model.scope import Scope
+from orgalerts.sides.cloudformation import Form
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,9 @@ class Side:
     # A management side whose feature is off still reads (desired = []) when the caller is the management
     # account, so whatever an earlier config created becomes a removal (plan, drift, deploy, teardown).
     reads_when_off: bool = False
+    # The CloudFormation form of each of `kinds` (by kind name): `orgalerts export cloudformation` writes the
+    # desired state through these; tests/test_export.py fails for a kind without one.
+    cloudformation: Mapping[str, Form] = {}
 
     def region(self, config: Config) -> str:
         return config.region

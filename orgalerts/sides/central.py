@@ -25,6 +25,7 @@ from orgalerts.model.resources import (
     managed_tags,
 )
 from orgalerts.model.scope import Scope
+from orgalerts.sides import cloudformation as cfn
 from orgalerts.sides import forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
@@ -36,6 +37,52 @@ TOPIC = Kind("topic", "topic")
 TOPIC_POLICY = Kind("topic-policy", "topic policy")
 SUBSCRIPTION = Kind("subscription", "subscription")
 KINDS = (BUS, BUS_POLICY, TOPIC, TOPIC_POLICY, SUBSCRIPTION, forwarding.QUEUE, forwarding.RULE, forwarding.TARGET)
+
+# --- CloudFormation form of this side's own kinds (`orgalerts export cloudformation`) -------------------------
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-events-eventbus.html,
+# aws-resource-events-eventbuspolicy.html (one resource per statement: `StatementId` becomes the statement's Sid,
+# so the bus policy reads back as the one the direct engine writes), aws-resource-sns-topic.html,
+# aws-resource-sns-topicpolicy.html, aws-resource-sns-subscription.html.
+
+
+def _bus_form(r: Resource, stack: cfn.Stack) -> None:
+    stack.add(r, "AWS::Events::EventBus", {"Name": r.name, "Tags": cfn.tags()})
+
+
+def _bus_policy_form(r: Resource, stack: cfn.Stack) -> None:
+    for statement in cfn.document(r.props["document"]).get("Statement", []):
+        sid = str(statement.pop("Sid"))
+        properties = {"EventBusName": stack.ref("bus", r.name), "StatementId": sid, "Statement": statement}
+        stack.add(Resource("bus-policy", f"{r.name}/{sid}"), "AWS::Events::EventBusPolicy", properties)
+
+
+def _topic_form(r: Resource, stack: cfn.Stack) -> None:
+    stack.add(r, "AWS::SNS::Topic", {"TopicName": r.name, "Tags": cfn.tags()})
+
+
+def _topic_policy_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {"Topics": [stack.ref("topic", r.name)], "PolicyDocument": cfn.document(r.props["document"])}
+    stack.add(r, "AWS::SNS::TopicPolicy", properties)
+
+
+def _subscription_form(r: Resource, stack: cfn.Stack) -> None:
+    topic = r.name.split("/", 1)[0]
+    properties = {
+        "TopicArn": stack.ref("topic", topic),
+        "Protocol": r.props["protocol"],
+        "Endpoint": r.props["endpoint"],
+    }
+    stack.add(r, "AWS::SNS::Subscription", properties)
+
+
+CLOUDFORMATION: dict[str, cfn.Form] = {
+    **forwarding.CLOUDFORMATION,
+    "bus": _bus_form,
+    "bus-policy": _bus_policy_form,
+    "topic": _topic_form,
+    "topic-policy": _topic_policy_form,
+    "subscription": _subscription_form,
+}
 
 # --- desired -------------------------------------------------------------------------------------------
 
@@ -422,6 +469,7 @@ class CentralSide(Side):
     name = "central"
     where = Where.CENTRAL
     kinds = KINDS
+    cloudformation = CLOUDFORMATION
     services = ("events", "sns", "sqs")
     required_actions = CENTRAL_GRANTS
 

@@ -27,6 +27,7 @@ from orgalerts.model.resources import (
     is_managed_tags,
     managed_tags,
 )
+from orgalerts.sides import cloudformation as cfn
 from orgalerts.sides.base import Clients, Grant, Sleep, Writer, raise_failed_entries
 
 QUEUE = Kind("queue", "dead-letter queue")
@@ -255,6 +256,9 @@ def read_queue(sqs: Any, name: str) -> list[Resource]:
 # --- writes --------------------------------------------------------------------------------------------
 
 
+ROLE_DESCRIPTION = "orgalerts: lets EventBridge forward IAM-change events to the central bus"
+
+
 class ForwardingWriter(Writer):
     """Writes for roles, role policies, rules, targets and queues; sides add their own kinds' handlers."""
 
@@ -290,7 +294,7 @@ class ForwardingWriter(Writer):
             iam.create_role(
                 RoleName=r.name,
                 AssumeRolePolicyDocument=r.props["trust"],
-                Description="orgalerts: lets EventBridge forward IAM-change events to the central bus",
+                Description=ROLE_DESCRIPTION,
                 Tags=managed_tags(),
             )
         except ClientError as exc:
@@ -376,3 +380,73 @@ class ForwardingWriter(Writer):
 
     def delete_queue(self, change: Change) -> None:
         self.clients.sqs.delete_queue(QueueUrl=change.resource.arn)
+
+
+# --- CloudFormation form (`orgalerts export cloudformation`) ---------------------------------------------------
+# Resource types and properties: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/
+# aws-resource-iam-role.html (inline `Policies`, `Tags`), aws-resource-events-rule.html (`Targets` with `RoleArn`,
+# `InputTransformer`, `DeadLetterConfig`, `RetryPolicy`; `Tags` on the rule: the resource schema marks it taggable,
+# tagOnCreate), aws-resource-sqs-queue.html and aws-resource-sqs-queuepolicy.html (a queue's policy is a resource of
+# its own). A role's inline policy and a rule's targets belong to their parent, as in the direct engine.
+
+
+def _role_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {
+        "RoleName": r.name,
+        "Description": ROLE_DESCRIPTION,
+        "AssumeRolePolicyDocument": cfn.document(r.props["trust"]),
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::IAM::Role", properties)
+
+
+def _role_policy_form(r: Resource, stack: cfn.Stack) -> None:
+    role, policy = r.name.split("/", 1)
+    stack.holds("role", role, r)
+    inline = {"PolicyName": policy, "PolicyDocument": cfn.document(r.props["document"])}
+    stack.properties("role", role).setdefault("Policies", []).append(inline)
+
+
+def _rule_form(r: Resource, stack: cfn.Stack) -> None:
+    bus, name = r.name.split("/", 1)
+    properties = {
+        "Name": name,
+        "EventBusName": stack.ref("bus", bus) if stack.has("bus", bus) else bus,
+        "EventPattern": cfn.document(r.props["pattern"]),
+        "State": r.props["state"],
+        "Description": r.props["description"],
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::Events::Rule", properties)
+
+
+def _target_form(r: Resource, stack: cfn.Stack) -> None:
+    bus, rule, target_id = r.name.split("/", 2)
+    rule_key = f"{bus}/{rule}"
+    stack.holds("rule", rule_key, r)
+    entry: dict[str, Any] = {"Id": target_id, "Arn": r.props["arn"]}
+    if r.props.get("role_arn"):
+        entry["RoleArn"] = r.props["role_arn"]
+    if r.props.get("input_transformer"):
+        entry["InputTransformer"] = cfn.document(r.props["input_transformer"])
+    if r.props.get("dlq_arn"):
+        entry["DeadLetterConfig"] = {"Arn": r.props["dlq_arn"]}
+    if r.props.get("retry"):
+        entry["RetryPolicy"] = cfn.document(r.props["retry"])
+    stack.properties("rule", rule_key).setdefault("Targets", []).append(entry)
+
+
+def _queue_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {"QueueName": r.name, "MessageRetentionPeriod": int(r.props["retention"]), "Tags": cfn.tags()}
+    stack.add(r, "AWS::SQS::Queue", properties)
+    policy = {"Queues": [stack.ref("queue", r.name)], "PolicyDocument": cfn.document(r.props["policy"])}
+    stack.add(Resource("queue-policy", r.name), "AWS::SQS::QueuePolicy", policy)
+
+
+CLOUDFORMATION: dict[str, cfn.Form] = {
+    "queue": _queue_form,
+    "role": _role_form,
+    "role-policy": _role_policy_form,
+    "rule": _rule_form,
+    "target": _target_form,
+}

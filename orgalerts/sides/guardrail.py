@@ -19,11 +19,35 @@ from orgalerts.model.addresses import arn, role_arn
 from orgalerts.model.plan import Change, Kind, Plan
 from orgalerts.model.resources import Resource, canonical_policy, is_managed_tags, managed_tags
 from orgalerts.model.scope import Scope
+from orgalerts.sides import cloudformation as cfn
 from orgalerts.sides.base import Clients, Grant, Prerequisite, Side, Sleep, Where, Writer, everywhere
 
 SCP = Kind("scp", "guardrail SCP")
 SCP_ATTACHMENT = Kind("scp-attachment", "guardrail SCP attachment")
 KINDS = (SCP, SCP_ATTACHMENT)
+
+
+# CloudFormation form (`orgalerts export cloudformation`): one AWS::Organizations::Policy whose `TargetIds` are the
+# attachments (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-organizations-policy.html).
+def _scp_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {
+        "Name": r.name,
+        "Type": SCP_TYPE,
+        "Description": r.props["description"],
+        "Content": cfn.document(r.props["document"]),
+        "TargetIds": [],
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::Organizations::Policy", properties)
+
+
+def _scp_attachment_form(r: Resource, stack: cfn.Stack) -> None:
+    policy = r.name.split("/", 1)[0]
+    stack.holds("scp", policy, r)
+    stack.properties("scp", policy)["TargetIds"].append(r.props["target"])
+
+
+CLOUDFORMATION: dict[str, cfn.Form] = {"scp": _scp_form, "scp-attachment": _scp_attachment_form}
 
 
 # IAM permissions of the orchestrator (management account) for the guardrail: reading, detaching and deleting
@@ -323,6 +347,7 @@ class GuardrailSide(Side):
     name = "guardrail"
     where = Where.MANAGEMENT
     kinds = KINDS
+    cloudformation = CLOUDFORMATION
     services = ("organizations",)
     required_actions = REQUIRED_ACTIONS
     reads_when_off = True  # guardrail.scp set back to false: the SCP an earlier config created is removed

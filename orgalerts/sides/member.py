@@ -121,6 +121,7 @@ class MemberSide(Side):
     name = "member"
     where = Where.MEMBER
     kinds = forwarding.KINDS
+    cloudformation = forwarding.CLOUDFORMATION
     services = ("iam", "events", "sqs")
     required_actions = MEMBER_GRANTS
     not_deployed = "account not deployed (new account?): forwarder role, rule and target missing"

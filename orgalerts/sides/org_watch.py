@@ -59,6 +59,7 @@ class OrgWatchSide(Side):
     name = "org-watch"
     where = Where.MANAGEMENT
     kinds = forwarding.KINDS
+    cloudformation = forwarding.CLOUDFORMATION
     services = ("iam", "events")
     required_actions = ORG_WATCH_GRANTS
 

@@ -29,12 +29,19 @@ from orgalerts.model.resources import (
     is_managed_tags,
 )
 from orgalerts.model.scope import Scope
+from orgalerts.sides import cloudformation as cfn
 from orgalerts.sides.base import Clients, Grant, Prerequisite, Side, Sleep, Where, Writer, everywhere
 
 BUCKET = Kind("bucket", "trail bucket")
 BUCKET_POLICY = Kind("bucket-policy", "trail bucket policy")
 TRAIL = Kind("trail", "organization trail")
 KINDS = (BUCKET, BUCKET_POLICY, TRAIL)
+
+
+# CloudFormation form of these kinds (`orgalerts export cloudformation`), defined after the desired state below.
+def _cloudformation() -> dict[str, cfn.Form]:
+    return {"bucket": _bucket_form, "bucket-policy": _bucket_policy_form, "trail": _trail_form}
+
 
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
 CLOUDTRAIL_SERVICE_LINKED_ROLE = "aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail"
@@ -164,6 +171,44 @@ def trail_resources(config: Config, management_account_id: str, organization_id:
             arn=arn,
         ),
     ]
+
+
+# --- CloudFormation form -------------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html,
+# aws-resource-s3-bucketpolicy.html, aws-resource-cloudtrail-trail.html (`IsLogging` is required). The bucket is
+# retained when the stack is deleted or the bucket replaced: orgalerts never deletes audit logs, and CloudFormation
+# cannot delete a bucket that holds objects anyway
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html).
+
+
+def _bucket_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {
+        "BucketName": r.name,
+        "PublicAccessBlockConfiguration": cfn.document(r.props["public_access_block"]),
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::S3::Bucket", properties, DeletionPolicy="Retain", UpdateReplacePolicy="Retain")
+
+
+def _bucket_policy_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {"Bucket": stack.ref("bucket", r.name), "PolicyDocument": cfn.document(r.props["document"])}
+    stack.add(r, "AWS::S3::BucketPolicy", properties)
+
+
+def _trail_form(r: Resource, stack: cfn.Stack) -> None:
+    bucket = r.props["bucket"]
+    properties = {
+        "TrailName": r.name,
+        "S3BucketName": stack.ref("bucket", bucket) if stack.has("bucket", bucket) else bucket,
+        "IsLogging": cfn.flag(r.props["logging"]),
+        "IsOrganizationTrail": cfn.flag(r.props["organization"]),
+        "IsMultiRegionTrail": cfn.flag(r.props["multi_region"]),
+        "IncludeGlobalServiceEvents": cfn.flag(r.props["global_events"]),
+        "EnableLogFileValidation": cfn.flag(r.props["log_validation"]),
+        "EventSelectors": EVENT_SELECTORS,
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::CloudTrail::Trail", properties)
 
 
 # --- live ------------------------------------------------------------------------------------------------
@@ -431,6 +476,7 @@ class TrailSide(Side):
     name = "trail"
     where = Where.MANAGEMENT
     kinds = KINDS
+    cloudformation = _cloudformation()
     services = ("s3", "cloudtrail", "organizations")
     required_actions = REQUIRED_ACTIONS
     reads_when_off = True  # trail.create set back to false: what an earlier config created is removed
