@@ -147,3 +147,39 @@ def test_teardown__no_stack_set_instance_or_stack_left(sim_org: SimOrg, clock: F
         assert account_client("cloudformation", account).describe_stacks()["Stacks"] == []
         assert not _has_probe(account)
     assert _statuses(report)[sim_org.accounts["deep1"]] == "removed"
+
+
+def test_stacksets_flows_run_with_exactly_the_printed_policies(sim_org: SimOrg, clock: FakeClock) -> None:
+    """deploy, plan, drift, offboard, onboard and teardown through the StackSet, as the seeded least-privilege
+    orchestrator, every call authorized by the strict sandbox against exactly what `orgalerts permissions` prints."""
+    from test_least_privilege import least_privilege, lp_config
+
+    config = lp_config(sim_org, deploy={"engine": "stacksets"})
+    runner = least_privilege(sim_org, config).engine
+    runner.sleep = clock.sleep
+    engine = Commands(runner, probe_templates, poll_seconds=10.0)
+    for command, mode in (("deploy", Mode.DEPLOY), ("plan", Mode.PLAN), ("drift", Mode.DRIFT)):
+        report = engine.converge(command, mode)
+        denied = [f"{s.account_id}: {s.error}" for s in report.sides() if s.error and "AccessDenied" in s.error]
+        assert denied == [], command
+    assert _has_probe(sim_org.accounts["deep1"])
+    prod1 = sim_org.accounts["prod1"]
+    assert engine.offboard(prod1).accounts[0].status == Status.REMOVED
+    assert _statuses(engine.converge("onboard", Mode.DEPLOY, only=[prod1]))[prod1] == "created"
+    report = engine.teardown()
+    assert [s.error for s in report.sides() if s.status == Status.FAILED] == []
+    assert not _has_probe(sim_org.accounts["deep1"])
+
+
+def test_removing_stack_set_permission__access_denied_naming_it(sim_org: SimOrg, clock: FakeClock) -> None:
+    from test_least_privilege import _without, least_privilege, lp_config
+
+    from orgalerts.commands.permissions import policies
+
+    config = lp_config(sim_org, deploy={"engine": "stacksets"})
+    printed = _without(policies(config), "orchestrator", "cloudformation:CreateStackInstances")
+    runner = least_privilege(sim_org, config, printed=printed).engine
+    runner.sleep = clock.sleep
+    report = Commands(runner, probe_templates, poll_seconds=10.0).converge("deploy", Mode.DEPLOY)
+    assert "cloudformation:CreateStackInstances" in (report.management.error or "")  # type: ignore[union-attr]
+    assert exit_code(report) == 1

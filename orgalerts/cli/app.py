@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import logging
 import os
 import sys
@@ -38,7 +37,7 @@ from orgalerts.engine.lock import WRITING_COMMANDS, RunLock, held
 from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
 from orgalerts.engine.runner import Runner
 from orgalerts.engine.stacksets import Commands as StackSets
-from orgalerts.engine.stacksets import Templates, uses_stacksets
+from orgalerts.engine.stacksets import uses_stacksets
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
 
 if TYPE_CHECKING:
@@ -243,21 +242,11 @@ def _emit(args: argparse.Namespace, result: RunReport, extra: dict[str, Any] | N
     return exit_code(result)
 
 
-def _member_templates(config: Config) -> Templates:
-    """The CloudFormation templates of `orgalerts export cloudformation` (one source of truth with direct mode)."""
-    try:
-        module = importlib.import_module("orgalerts.export.cloudformation")
-    except ModuleNotFoundError:
-        raise ConfigError(config.source, "deploy.engine", "direct (this build has no CloudFormation export)") from None
-    templates: Templates = module.templates
-    return templates
-
-
 def _stacksets(runner: Runner) -> StackSets | None:
     """The StackSets engine when the config says `deploy: {engine: stacksets}` (None: the direct engine)."""
     if not uses_stacksets(runner.config):
         return None
-    return StackSets(runner, _member_templates(runner.config), notify=_progress_line)
+    return StackSets(runner, notify=_progress_line)
 
 
 def cmd_deploy(args: argparse.Namespace, runner: Runner) -> int:

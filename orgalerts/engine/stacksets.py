@@ -50,13 +50,14 @@ from orgalerts.engine.results import Mode, RunReport, SideResult, Status, merge
 from orgalerts.engine.runner import Runner
 from orgalerts.engine.scope import account_location
 from orgalerts.errors import OrgAlertsError
+from orgalerts.export.cloudformation import MEMBER_FILE
+from orgalerts.export.cloudformation import templates as exported
 from orgalerts.model.addresses import MEMBER_REGION, PARTITION
 from orgalerts.model.scope import Account, Scope
 from orgalerts.sides.base import Grant
 
 Templates = Callable[[Config, Scope], dict[str, dict[str, Any]]]
 
-MEMBER_TEMPLATE = "member.yaml"
 OWNER_TAG = {"Key": "managed-by", "Value": "orgalerts"}
 # Every account at once; a failed account does not stop the others.
 PREFERENCES = {
@@ -152,7 +153,7 @@ class StackSetsEngine:
     def __init__(
         self,
         runner: Runner,
-        templates: Templates,
+        templates: Templates = exported,
         *,
         notify: Callable[[str], None] | None = None,
         poll_seconds: float | None = None,
@@ -189,7 +190,7 @@ class StackSetsEngine:
         return Live(True, _parse(described.get("TemplateBody") or ""), owned, instances)
 
     def desired_template(self, scope: Scope) -> dict[str, Any]:
-        return self.templates(self.config, scope)[MEMBER_TEMPLATE]
+        return self.templates(self.config, scope)[MEMBER_FILE]
 
     def ensure_trusted_access(self) -> bool:
         """Activate trusted access with Organizations if needed; True when it was activated now."""
