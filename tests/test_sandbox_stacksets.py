@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from conftest import MANAGEMENT, FakeClock, SimOrg, account_client
 
 from orgalerts.sandbox import stacksets
 from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
-from conftest import MANAGEMENT, FakeClock, SimOrg, account_client
 
 TEMPLATE = json.dumps(
     {
