@@ -67,8 +67,9 @@ PREFERENCES = {
 }
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 POLL_SECONDS_AWS = 15.0
-POLL_SECONDS_SANDBOX = 0.05
+POLL_SECONDS_SANDBOX = 0.0  # the sandbox's operations end after being read (sandbox/stacksets.py), not in time
 MAX_WAIT_SECONDS = 6 * 3600.0
+MAX_POLLS = 10_000
 
 
 def uses_stacksets(config: Config) -> bool:
@@ -224,7 +225,7 @@ class StackSetsEngine:
         """Poll the operation until it ends (injectable sleep: tests never wait); progress on `notify`."""
         cfn = self.cfn()
         waited = 0.0
-        while True:
+        for polls in range(MAX_POLLS):
             described = cfn.describe_stack_set_operation(StackSetName=self.name, OperationId=operation_id)
             status = str(described["StackSetOperation"]["Status"])
             if status in TERMINAL:
@@ -234,10 +235,11 @@ class StackSetsEngine:
                 raise OrgAlertsError(
                     f"StackSet {self.name}: operation {operation_id} still {status} after {waited:.0f} s"
                 )
-            if waited == 0.0 or int(waited) % 60 < self.poll:
-                self.notify(f"StackSet {self.name}: operation {operation_id} {status}, waiting")
+            if waited == 0.0 and polls == 0 or int(waited) // 60 != int(waited - self.poll) // 60:
+                self.notify(f"StackSet {self.name}: operation {operation_id} {status}, waiting")  # once a minute
             self.runner.sleep(self.poll)
             waited += self.poll
+        raise OrgAlertsError(f"StackSet {self.name}: operation {operation_id} did not end after {MAX_POLLS} reads")
 
 
 def _parse(body: str) -> dict[str, Any] | None:

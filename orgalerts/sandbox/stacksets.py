@@ -663,15 +663,15 @@ def _read(op: _Operation) -> None:
 
 def _h_describe_operation(response: CloudFormationResponse, stackset: StackSet, state: _State) -> Any:
     op = _find_op(stackset, state, response._get_param("OperationId"))
-    _read(op)
     described = _op_json(stackset, op)
+    _read(op)
     return ActionResult({"StackSetOperation": described})
 
 
 def _h_list_operations(response: CloudFormationResponse, stackset: StackSet, state: _State) -> Any:
+    summaries = [_op_json(stackset, op) for op in reversed(state.operations)]
     for op in state.operations:
         _read(op)
-    summaries = [_op_json(stackset, op) for op in reversed(state.operations)]
     return ActionResult({"Summaries": summaries})
 
 

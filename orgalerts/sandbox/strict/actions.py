@@ -317,8 +317,19 @@ _STACK_SET_OPERATIONS = (
     "ListStackSetOperations", "ListStackSetOperationResults", "ListStackInstances", "CreateStackInstances",
     "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackSetAutoDeploymentTargets",
 )  # fmt: skip
+def _stack(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    """stack: arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}; "*" without a name."""
+    name = _str(params, "StackName")
+    if not name:
+        return ["*"]
+    if name.startswith("arn:"):
+        return [name]
+    return [f"arn:{ctx.partition}:cloudformation:{ctx.region}:{ctx.account}:stack/{name}/*"]
+
+
 _CLOUDFORMATION: dict[str, Builder] = {
     **{op: _stack_set for op in _STACK_SET_OPERATIONS},
+    "DescribeStacks": _stack,
     "ActivateOrganizationsAccess": _star, "DescribeOrganizationsAccess": _star, "ListStackSets": _star,
 }  # fmt: skip
 
