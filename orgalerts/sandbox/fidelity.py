@@ -13,6 +13,8 @@ documentation it follows. Always on (not only in strict mode): these are facts o
   write in between (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html;
   the run lock relies on it). moto checks, then writes, with no lock: two server threads may both pass the
   check. Item writes are serialized here.
+- CloudFormation: the resource types and properties orgalerts' templates use that moto lacks
+  (`orgalerts.sandbox.cloudformation`).
 """
 
 from __future__ import annotations
@@ -59,4 +61,7 @@ def apply_aws_semantics() -> None:
         EventsBackend._put_permission_from_policy = staticmethod(_replace_policy)  # type: ignore[method-assign,assignment]
         for name in ("put_item", "update_item", "delete_item"):
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
+        from orgalerts.sandbox import cloudformation
+
+        cloudformation.install()  # the CloudFormation resource types moto lacks (orgalerts export cloudformation)
         _APPLIED = True
