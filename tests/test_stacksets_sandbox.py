@@ -143,6 +143,11 @@ def test_account_created_in_nested_target_ou__covered_with_no_orgalerts_command_
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
     assert [b for b in bodies if f"IAM change in account {newcomer}: CreateUser" in b] != []
 
+    # Leaving the target OUs removes its instance and stack (RetainStacksOnAccountRemoval is false).
+    orgs.move_account(AccountId=newcomer, SourceParentId=PCI, DestinationParentId="ou-sbx0-research")
+    assert _stacks(deployed, newcomer) == []
+    assert deployed.client("events", newcomer).list_rules(NamePrefix="orgalerts-")["Rules"] == []
+
 
 def test_drift_after_deleting_a_rule__exactly_that_account__repair_fixes_it(deployed: Env) -> None:
     victim = "333333333304"
