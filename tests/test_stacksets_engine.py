@@ -7,12 +7,16 @@ operations are awaited, what offboard and teardown leave.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, account_client, make_engine
 
+from orgalerts.cli import app as cli
 from orgalerts.config import Config
 from orgalerts.engine.results import Mode, Status, exit_code
 from orgalerts.engine.stacksets import Commands, covered
@@ -183,3 +187,46 @@ def test_removing_stack_set_permission__access_denied_naming_it(sim_org: SimOrg,
     report = Commands(runner, probe_templates, poll_seconds=10.0).converge("deploy", Mode.DEPLOY)
     assert "cloudformation:CreateStackInstances" in (report.management.error or "")  # type: ignore[union-attr]
     assert exit_code(report) == 1
+
+
+def _config_file(sim: SimOrg, tmp_path: Path, deploy: Any) -> str:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(yaml.safe_dump(sim.raw_config(deploy=deploy)))
+    return str(path)
+
+
+def test_cli__engine_selected_by_config__json_rows_as_direct_deploy(
+    sim_org: SimOrg, clock: FakeClock, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orgalerts.engine import stacksets as engine_module
+
+    monkeypatch.setattr(engine_module, "POLL_SECONDS_AWS", 0.0)  # in-process moto: the CLI polls without waiting
+    stacksets.configure(StackSetSettings(clock=clock, seconds_per_account=0.0, pending_reads=1))
+    config = _config_file(sim_org, tmp_path, {"engine": "stacksets"})
+
+    assert cli.main(["--config", config, "deploy", "--json"]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    rows = {r["account_id"]: r for r in document["accounts"]}
+    assert {a: rows[a]["status"] for a in sim_org.in_scope} == dict.fromkeys(sim_org.in_scope, "created")
+    assert all(rows[a]["error"] is None for a in sim_org.in_scope)
+    assert "StackSet orgalerts-member: operation" in err
+    assert account_client("cloudformation").describe_stack_set(StackSetName="orgalerts-member")["StackSet"][
+        "AutoDeployment"
+    ] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+
+    assert cli.main(["--config", config, "plan", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--config", config, "teardown", "--yes", "--json"]) == 0
+    assert [s for s in account_client("cloudformation").list_stack_sets()["Summaries"] if s["Status"] == "ACTIVE"] == []
+
+
+@pytest.mark.parametrize(("deploy", "expected"), [({"engine": "cfn"}, "one of direct, stacksets, found 'cfn'"),
+                                                  ({"engines": "x"}, "no such key")])  # fmt: skip
+def test_cli__bad_deploy_engine__exit_2_naming_file_and_key(
+    sim_org: SimOrg, tmp_path: Path, capsys: Any, deploy: Any, expected: str
+) -> None:
+    config = _config_file(sim_org, tmp_path, deploy)
+    assert cli.main(["--config", config, "plan"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: deploy." in err and expected in err
