@@ -75,6 +75,9 @@ class StackSetSettings:
     clock: Callable[[], float] = time.monotonic
     seconds_per_account: float = 0.0
     pending_reads: int = 1
+    # "the actual number of accounts acted upon concurrently may be lower due to service throttling" (the
+    # preferences page): a cap on accounts at once, None for none. The bench models it.
+    max_concurrency: int | None = None
 
 
 class _Error(CloudFormationError):
@@ -275,6 +278,8 @@ def _concurrency(preferences: dict[str, Any], total: int) -> tuple[int, int]:
         tolerance = int(preferences.get("FailureToleranceCount") or 0)
     if preferences.get("ConcurrencyMode", "STRICT_FAILURE_TOLERANCE") == "STRICT_FAILURE_TOLERANCE":
         most = min(most, tolerance + 1)
+    if SETTINGS.max_concurrency is not None:
+        most = min(most, SETTINGS.max_concurrency)
     return max(1, most), tolerance
 
 
