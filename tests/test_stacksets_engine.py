@@ -230,3 +230,30 @@ def test_cli__bad_deploy_engine__exit_2_naming_file_and_key(
     assert cli.main(["--config", config, "plan"]) == 2
     err = capsys.readouterr().err
     assert f"{config}: deploy." in err and expected in err
+
+
+def test_stack_set_without_ownership_tag__deploy_fails_and_touches_nothing(sim_org: SimOrg, clock: FakeClock) -> None:
+    cfn = account_client("cloudformation")
+    cfn.activate_organizations_access()
+    cfn.create_stack_set(
+        StackSetName="orgalerts-member", TemplateBody='{"Resources": {}}', PermissionModel="SERVICE_MANAGED"
+    )
+    report = _engine(sim_org, clock).converge("deploy", Mode.DEPLOY)
+    assert exit_code(report) == 1
+    assert "without the tag managed-by: orgalerts" in (report.management.error or "")  # type: ignore[union-attr]
+    assert cfn.list_stack_instances(StackSetName="orgalerts-member")["Summaries"] == []
+    assert cfn.describe_stack_set(StackSetName="orgalerts-member")["StackSet"]["TemplateBody"] == '{"Resources": {}}'
+
+
+def test_root_target__management_account_converged_directly_with_a_note(sim_org: SimOrg, clock: FakeClock) -> None:
+    organization = {
+        "ous": [sim_org.root_id],
+        "exclude_accounts": [sim_org.accounts["excluded"]],
+        "include_accounts": [],
+    }
+    report = _engine(sim_org, clock, organization=organization).converge("deploy", Mode.DEPLOY)
+    row = next(r for r in report.accounts if r.account_id == MANAGEMENT)
+    assert row.status == Status.CREATED and "StackSets never deploy to the management account" in row.notes[-1]
+    assert not _has_probe(MANAGEMENT)  # the direct engine deployed the real member side there, not the StackSet
+    assert sim_org.client("events", MANAGEMENT).describe_rule(Name="orgalerts-forward")["State"] == "ENABLED"
+    assert _has_probe(sim_org.accounts["outside"])

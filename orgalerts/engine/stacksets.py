@@ -365,6 +365,8 @@ class Commands(StackSetsEngine):
     def _deploy(
         self, mode: Mode, scope: Scope, fanned: list[Account], onboarding: bool
     ) -> tuple[list[SideResult], SideResult]:
+        if onboarding and not fanned:  # onboarding an account the direct engine converges: the StackSet stays
+            return [], self._side(scope, Status.UNCHANGED, [])
         live = self.read()
         if live.exists and not live.owned:
             why = f"StackSet {self.name} exists without the tag managed-by: orgalerts; orgalerts does not touch it"
