@@ -235,7 +235,7 @@ class StackSetsEngine:
                 raise OrgAlertsError(
                     f"StackSet {self.name}: operation {operation_id} still {status} after {waited:.0f} s"
                 )
-            if waited == 0.0 and polls == 0 or int(waited) // 60 != int(waited - self.poll) // 60:
+            if (waited == 0.0 and polls == 0) or int(waited) // 60 != int(waited - self.poll) // 60:
                 self.notify(f"StackSet {self.name}: operation {operation_id} {status}, waiting")  # once a minute
             self.runner.sleep(self.poll)
             waited += self.poll

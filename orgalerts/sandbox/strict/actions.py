@@ -317,6 +317,8 @@ _STACK_SET_OPERATIONS = (
     "ListStackSetOperations", "ListStackSetOperationResults", "ListStackInstances", "CreateStackInstances",
     "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackSetAutoDeploymentTargets",
 )  # fmt: skip
+
+
 def _stack(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
     """stack: arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}; "*" without a name."""
     name = _str(params, "StackName")
