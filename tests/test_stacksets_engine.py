@@ -120,12 +120,6 @@ def test_deploy__waits_for_an_operation_already_running(sim_org: SimOrg, clock: 
     assert not _has_probe(prod1)
 
 
-def test_new_account_in_nested_target_ou__covered_with_no_command(sim_org: SimOrg, clock: FakeClock) -> None:
-    _engine(sim_org, clock).converge("deploy", Mode.DEPLOY)
-    newcomer = sim_org.add_account("newcomer", "Deep")
-    assert _has_probe(newcomer)
-
-
 def test_offboard__removes_instance_and_stack__deploy_brings_it_back(sim_org: SimOrg, clock: FakeClock) -> None:
     engine = _engine(sim_org, clock)
     engine.converge("deploy", Mode.DEPLOY)
