@@ -145,6 +145,8 @@ def test_teardown__no_stack_set_instance_or_stack_left(sim_org: SimOrg, clock: F
         assert account_client("cloudformation", account).describe_stacks()["Stacks"] == []
         assert not _has_probe(account)
     assert _statuses(report)[sim_org.accounts["deep1"]] == "removed"
+    assert report.management is not None and report.management.account_id == MANAGEMENT
+    assert "delete StackSet orgalerts-member" in report.management.changes
 
 
 def test_stacksets_flows_run_with_exactly_the_printed_policies(sim_org: SimOrg, clock: FakeClock) -> None:

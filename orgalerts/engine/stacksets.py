@@ -557,6 +557,7 @@ class Commands(StackSetsEngine):
                 row.changes.insert(0, gone[row.account_id])
                 row.status = Status.REMOVED if row.status != Status.FAILED else row.status
         if side_changes:
-            scope_side = SideResult(report.central.account_id if report.central else "", Status.REMOVED, side_changes)
-            report.management = merge(report.management, scope_side)
+            # The StackSet lives in the orchestrator's own account (the management account).
+            stack_set_side = SideResult(self.ctx.caller_account(), Status.REMOVED, side_changes, name="management")
+            report.management = merge(report.management, stack_set_side)
         return report
