@@ -33,8 +33,13 @@ AWS facts relied on:
   (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStackInstances.html); StackSets per
   administrator account and instances per StackSet are in https://docs.aws.amazon.com/general/latest/gr/cfn.html.
 - An update that changes neither template nor parameters changes no resource: a resource deleted or altered
-  outside CloudFormation is not put back by UpdateStackInstances. `drift --repair` therefore re-deploys a drifted
-  account's instance: it deletes the instance (RetainStacks false) and creates it again.
+  outside CloudFormation is not put back by UpdateStackInstances: CloudFormation compares the template with its own
+  record, not with the live resource, and leaves drift to be corrected ("such as updating the drifted resources
+  directly", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-stack-drift.html).
+  `drift --repair` therefore re-deploys a drifted account's instance: it deletes the instance (RetainStacks false)
+  and creates it again.
+- Service-managed StackSets live in the management account, also those a delegated administrator creates
+  (CallAs, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-delegated-admin.html).
 """
 
 from __future__ import annotations

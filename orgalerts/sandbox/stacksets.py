@@ -34,7 +34,9 @@ once (so none is ever in progress) and hides a service-managed instance's stack 
 - Service-managed StackSets need trusted access with Organizations (ActivateOrganizationsAccess,
   https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ActivateOrganizationsAccess.html).
 - An update that changes neither template nor parameters changes no resource: CloudFormation does not put
-  back a resource deleted outside it (moto's Stack.update would rebuild the resource map).
+  back a resource deleted outside it; drift is corrected outside the update
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-stack-drift.html); moto's
+  Stack.update would rebuild the resource map.
 
 Time: an operation takes `ceil(accounts / concurrency) * seconds_per_account` on `settings.clock`, and is
 RUNNING for at least `pending_reads` reads of it (DescribeStackSetOperation, ListStackSetOperations), so a
