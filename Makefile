@@ -7,7 +7,7 @@ ACCOUNT ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify watch sandbox sandbox-stop \
-        test corpus lint typecheck check bench permissions doctor clean
+        test corpus lint typecheck check bench bench-stacksets permissions doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,12 @@ check: lint typecheck test
 BENCH_OUT ?= bench/latest.md
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out $(BENCH_OUT)
+
+## direct vs stacksets at 10, 100, 1,000 accounts (measured with injected latency + StackSets' modelled operations).
+## Writes bench/stacksets-latest.md; the committed bench/STACKSETS.md: make bench-stacksets STACKSETS_OUT=bench/STACKSETS.md
+STACKSETS_OUT ?= bench/stacksets-latest.md
+bench-stacksets: $(STAMP)
+	$(BIN)/python bench/stacksets.py --out $(STACKSETS_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -100,6 +100,17 @@ class GuardrailConfig:
     scp: bool = False
 
 
+DEPLOY_ENGINES = ("direct", "stacksets")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """How members are deployed: `direct` (orgalerts converges each account itself) or `stacksets` (a
+    service-managed CloudFormation StackSet fans out; orgalerts.engine.stacksets)."""
+
+    engine: str = "direct"
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration. `sandbox` is kept raw: only the sandbox package reads it."""
@@ -115,6 +126,7 @@ class Config:
     sandbox: Mapping[str, Any] | None
     trail: TrailConfig = field(default_factory=TrailConfig)
     guardrail: GuardrailConfig = field(default_factory=GuardrailConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
     @property
     def names(self) -> Names:
@@ -219,7 +231,17 @@ def validate_config(raw: object, source: str) -> Config:
         top,
         "",
         required={"organization", "notification"},
-        optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox", "trail", "guardrail"},
+        optional={
+            "region",
+            "member_role",
+            "alerts",
+            "resource_prefix",
+            "workers",
+            "sandbox",
+            "trail",
+            "guardrail",
+            "deploy",
+        },
     )
     # In the file's reading order, so the first mistake is the one reported.
     region = _region(v, top.get("region", "us-east-1"))
@@ -239,6 +261,7 @@ def validate_config(raw: object, source: str) -> Config:
     trail = _trail(v, top.get("trail", {}), prefix)
     guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
     v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
+    deploy = _deploy(v, top.get("deploy", {}))
     return Config(
         source=source,
         region=region,
@@ -251,7 +274,18 @@ def validate_config(raw: object, source: str) -> Config:
         sandbox=sandbox,
         trail=trail,
         guardrail=GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp")),
+        deploy=deploy,
     )
+
+
+def _deploy(v: _Validator, raw: object) -> DeployConfig:
+    deploy_raw = v.mapping(raw, "deploy")
+    v.only_keys(deploy_raw, "deploy", required=set(), optional={"engine"})
+    engine = deploy_raw.get("engine", "direct")
+    if not isinstance(engine, str) or engine not in DEPLOY_ENGINES:
+        found = repr(_short(engine)) if isinstance(engine, str) else _kind(engine)
+        raise ConfigError(v.source, "deploy.engine", f"one of {', '.join(DEPLOY_ENGINES)}, found {found}")
+    return DeployConfig(engine=engine)
 
 
 def _region(v: _Validator, raw: object) -> str:

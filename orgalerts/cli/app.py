@@ -36,6 +36,8 @@ from orgalerts.engine.context import Context
 from orgalerts.engine.lock import WRITING_COMMANDS, RunLock, held
 from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
 from orgalerts.engine.runner import Runner
+from orgalerts.engine.stacksets import Commands as StackSets
+from orgalerts.engine.stacksets import uses_stacksets
 from orgalerts.errors import ConfigError, OrgAlertsError, UsageError
 
 if TYPE_CHECKING:
@@ -240,11 +242,26 @@ def _emit(args: argparse.Namespace, result: RunReport, extra: dict[str, Any] | N
     return exit_code(result)
 
 
+def _stacksets(runner: Runner) -> StackSets | None:
+    """The StackSets engine when the config says `deploy: {engine: stacksets}` (None: the direct engine)."""
+    if not uses_stacksets(runner.config):
+        return None
+    return StackSets(runner, notify=_progress_line)
+
+
 def cmd_deploy(args: argparse.Namespace, runner: Runner) -> int:
+    stacksets = _stacksets(runner)
+    if stacksets is not None:
+        if args.adopt:
+            raise UsageError("--adopt is for the direct engine (deploy.engine: direct); StackSets own their stacks")
+        return _emit(args, stacksets.converge("deploy", Mode.DEPLOY))
     return _emit(args, runner.converge("deploy", Mode.DEPLOY, adopt=args.adopt))
 
 
 def cmd_plan(args: argparse.Namespace, runner: Runner) -> int:
+    stacksets = _stacksets(runner)
+    if stacksets is not None:
+        return _emit(args, stacksets.converge("plan", Mode.PLAN))
     return _emit(args, runner.converge("plan", Mode.PLAN))
 
 
@@ -255,13 +272,13 @@ def cmd_drift(args: argparse.Namespace, runner: Runner) -> int:
         raise UsageError("--adopt goes with --repair (drift alone never writes)")
     mode = Mode.REPAIR if args.repair else Mode.DRIFT
     # "repair" words the statuses `repaired` and makes exit 0 mean "everything found was repaired".
-    result = runner.converge(
-        "repair" if args.repair else "drift",
-        mode,
-        orphans=not args.no_orphans,
-        remove_orphans=args.remove_orphans,
-        adopt=args.adopt,
-    )
+    command = "repair" if args.repair else "drift"
+    orphans = not args.no_orphans
+    stacksets = _stacksets(runner)
+    if stacksets is not None:
+        result = stacksets.converge(command, mode, orphans=orphans, remove_orphans=args.remove_orphans)
+    else:
+        result = runner.converge(command, mode, orphans=orphans, remove_orphans=args.remove_orphans, adopt=args.adopt)
     code = _emit(args, result)
     if args.publish:
         try:
@@ -275,12 +292,18 @@ def cmd_drift(args: argparse.Namespace, runner: Runner) -> int:
 
 def cmd_onboard(args: argparse.Namespace, runner: Runner) -> int:
     scope = check_onboard(runner.ctx, args.account_id)
+    stacksets = _stacksets(runner)
+    if stacksets is not None:
+        return _emit(args, stacksets.converge("onboard", Mode.DEPLOY, only=[args.account_id], scope=scope))
     return _emit(args, runner.converge("onboard", Mode.DEPLOY, only=[args.account_id], scope=scope))
 
 
 def cmd_offboard(args: argparse.Namespace, runner: Runner) -> int:
     check = check_offboard(runner.ctx, args.account_id)  # exit 2 when it is not in the organization
-    report = runner.remove("offboard", [args.account_id])
+    stacksets = _stacksets(runner)
+    report = (
+        stacksets.offboard(args.account_id) if stacksets is not None else runner.remove("offboard", [args.account_id])
+    )
     for row in report.accounts:
         if row.account_id == check.account_id:
             row.name = row.name or check.name
@@ -300,7 +323,8 @@ def cmd_teardown(args: argparse.Namespace, runner: Runner) -> int:
         sys.stderr.flush()
         if sys.stdin.readline().strip() != "yes":
             raise UsageError("teardown not confirmed; nothing was changed")
-    return _emit(args, runner.remove("teardown", None))
+    stacksets = _stacksets(runner)
+    return _emit(args, stacksets.teardown() if stacksets is not None else runner.remove("teardown", None))
 
 
 def cmd_verify(args: argparse.Namespace, runner: Runner) -> int:

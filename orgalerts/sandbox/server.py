@@ -30,6 +30,7 @@ from orgalerts.sandbox.seed import (
     seed_organization_trail,
 )
 from orgalerts.sandbox.spec import SandboxSpec
+from orgalerts.sandbox.stacksets import apply_stackset_semantics
 from orgalerts.sandbox.strict import (
     SeededPrincipals,
     StrictEngine,
@@ -76,6 +77,7 @@ class SandboxServer:
         if self._server is not None:
             return self.endpoint_url
         apply_aws_semantics()
+        apply_stackset_semantics()  # service-managed StackSets as AWS documents them (sandbox/stacksets.py)
         app: Any = CloudTrailMiddleware(DomainDispatcherApplication(create_backend_app))
         if self.strict is not None:
             app = StrictMiddleware(app, self.strict)

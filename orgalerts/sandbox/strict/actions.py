@@ -291,6 +291,50 @@ def _cloudtrail_list_tags(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
 
 _CLOUDTRAIL["ListTags"] = _cloudtrail_list_tags
 
+# --- CloudFormation StackSets ---------------------------------------------------------------------
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html
+# stackset: arn:${Partition}:cloudformation:${Region}:${Account}:stackset/${StackSetName}:${Id}. The id is read from
+# moto for an existing StackSet ("new" before it exists). Instance operations also take the stackset-target and
+# type resource types on AWS; the sandbox authorizes them on the stackset ARN only.
+# Activate/DescribeOrganizationsAccess and ListStackSets have no resource type.
+
+
+def _stack_set(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    from moto.cloudformation.models import cloudformation_backends
+
+    name = _str(params, "StackSetName")
+    if ":" in name:  # the StackSet id (name:uuid) given for the name
+        name, stack_set_id = name.split(":", 1)
+    else:
+        backend = cloudformation_backends[ctx.account][ctx.region]
+        found = [s.id for s in backend.stacksets.values() if s.name == name and s.status != "DELETED"]
+        stack_set_id = found[0].split(":", 1)[1] if found else "new"
+    return [f"arn:{ctx.partition}:cloudformation:{ctx.region}:{ctx.account}:stackset/{name}:{stack_set_id}"]
+
+
+_STACK_SET_OPERATIONS = (
+    "CreateStackSet", "UpdateStackSet", "DeleteStackSet", "DescribeStackSet", "DescribeStackSetOperation",
+    "ListStackSetOperations", "ListStackSetOperationResults", "ListStackInstances", "CreateStackInstances",
+    "UpdateStackInstances", "DeleteStackInstances", "DescribeStackInstance", "ListStackSetAutoDeploymentTargets",
+)  # fmt: skip
+
+
+def _stack(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    """stack: arn:${Partition}:cloudformation:${Region}:${Account}:stack/${StackName}/${Id}; "*" without a name."""
+    name = _str(params, "StackName")
+    if not name:
+        return ["*"]
+    if name.startswith("arn:"):
+        return [name]
+    return [f"arn:{ctx.partition}:cloudformation:{ctx.region}:{ctx.account}:stack/{name}/*"]
+
+
+_CLOUDFORMATION: dict[str, Builder] = {
+    **{op: _stack_set for op in _STACK_SET_OPERATIONS},
+    "DescribeStacks": _stack,
+    "ActivateOrganizationsAccess": _star, "DescribeOrganizationsAccess": _star, "ListStackSets": _star,
+}  # fmt: skip
+
 ACTIONS: dict[tuple[str, str], tuple[str, Builder]] = {
     **{("events", op): (f"events:{op}", b) for op, b in _EVENTS.items()},
     **{("sns", op): (f"sns:{op}", b) for op, b in _SNS.items()},
@@ -302,6 +346,7 @@ ACTIONS: dict[tuple[str, str], tuple[str, Builder]] = {
     **{("cloudtrail", op): (f"cloudtrail:{op}", b) for op, b in _CLOUDTRAIL.items()},
     **{("dynamodb", op): (f"dynamodb:{op}", b) for op, b in _DYNAMODB.items()},
     **{("organizations", op): (f"organizations:{op}", _star) for op in ORGANIZATIONS_OPERATIONS},
+    **{("cloudformation", op): (f"cloudformation:{op}", b) for op, b in _CLOUDFORMATION.items()},
 }
 # SQS batch operations are authorized as their single-message action.
 ACTIONS[("sqs", "DeleteMessageBatch")] = ("sqs:DeleteMessage", _queue)

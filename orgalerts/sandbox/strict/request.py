@@ -23,7 +23,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws
 
 # Services whose requests carry Action=... (query protocol). SQS speaks JSON with current botocore,
 # but older clients (and the AWS CLI v1) still send the query protocol: both are recognised.
-QUERY_SERVICES = frozenset({"iam", "sts", "sns", "sqs"})
+QUERY_SERVICES = frozenset({"iam", "sts", "sns", "sqs", "cloudformation"})
 
 
 @dataclass
