@@ -19,6 +19,7 @@ from orgalerts.aws import known_regions, partition_regions
 from orgalerts.errors import ConfigError
 from orgalerts.model.addresses import CentralAddress, Names, topic_arn
 from orgalerts.model.patterns import (
+    IGNORE_NAMES,
     MAX_PATTERN_CHARS,
     PATTERN_NAMES,
     PatternInputs,
@@ -83,6 +84,7 @@ class AlertsConfig:
     tamper_alerts: bool = True
     dead_letter_queues: bool = True
     account_changes: bool = True
+    ignore: tuple[str, ...] = ()  # noise presets (patterns.IGNORE_PRESETS), applied in the member rule
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,7 @@ ALERT_KEYS = {
     "tamper_alerts",
     "dead_letter_queues",
     "account_changes",
+    "ignore",
 }
 
 
@@ -340,7 +343,9 @@ def _alerts(v: _Validator, raw: object) -> AlertsConfig:
             "alerts.exclude_events",
             f"an empty list with pattern {pattern} (it selects by event name already); use iam-changes or all-iam",
         )
+    ignore = v.string_list(alerts_raw.get("ignore", []), "alerts.ignore", _ignore_preset(source), True)
     return AlertsConfig(
+        ignore=ignore,
         pattern=pattern,
         exclude_principals=exclude_principals,
         exclude_events=exclude_events,
@@ -395,6 +400,9 @@ def pattern_inputs(alerts: AlertsConfig, names: Names) -> PatternInputs:
         forwarder_role=names.forwarder_role,
         watchdog_rule=names.watchdog_rule,
         watchdog_role=names.watchdog_role,
+        ignore=alerts.ignore,
+        # `alerts.sources` (identity changes beyond IAM) where the config has it; IAM alone otherwise.
+        sources=tuple(getattr(alerts, "sources", ("iam",))),
     )
 
 
@@ -520,6 +528,15 @@ def _event_name(source: str) -> Callable[[object, str], str]:
             raise ConfigError(
                 source, key, f"an API operation name such as CreateServiceLinkedRole, found {_kind(value)}"
             )
+        return value
+
+    return check
+
+
+def _ignore_preset(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or value not in IGNORE_NAMES:
+            raise ConfigError(source, key, f"one of {', '.join(IGNORE_NAMES)}, found {_kind(value)}")
         return value
 
     return check

@@ -15,36 +15,79 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# variable -> JSON path in the event (EventBridge allows up to 100)
+# variable -> JSON path in the event (EventBridge allows up to 100). Every path a route's message uses is
+# present in every event the route matches: `account` and `time` are in every EventBridge event's envelope
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html; `time` is ISO 8601,
+# whatever text the CloudTrail record's eventTime has); eventName, eventSource, awsRegion and
+# sourceIPAddress are "Optional: False" in every CloudTrail record
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html);
+# the principal's ARN, the eventID and errorCode are not guaranteed, so the routes split on them (routes.py)
+# and only a route whose pattern requires one uses it.
 INPUT_PATHS: dict[str, str] = {
     "account": "$.account",
-    "time": "$.detail.eventTime",
+    "time": "$.time",
     "region": "$.detail.awsRegion",
     "action": "$.detail.eventName",
     "service": "$.detail.eventSource",
     "principal": "$.detail.userIdentity.arn",
-    "principalType": "$.detail.userIdentity.type",
-    "sessionIssuer": "$.detail.userIdentity.sessionContext.sessionIssuer.arn",
-    "invokedBy": "$.detail.userIdentity.invokedBy",
     "sourceIp": "$.detail.sourceIPAddress",
-    "userAgent": "$.detail.userAgent",
     "errorCode": "$.detail.errorCode",
     "errorMessage": "$.detail.errorMessage",
-    "parameters": "$.detail.requestParameters",
     "eventId": "$.detail.eventID",
 }
+ALWAYS_PRESENT = ("account", "time", "region", "action", "service", "sourceIp")
 
-# What every alert says about the call, whatever its headline.
-_CALL_DETAILS = [
-    "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
-    "What:   <action> on <service>",
-    "        parameters: <parameters>",
-    "Where:  account <account>, region <region>",
-    "When:   <time>",
-    "From:   <sourceIp> (<userAgent>)",
-    "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
-    "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
-]
+# The account's NAME is not in the event (only its id, `account`), and EventBridge cannot look it up: an input
+# transformer's placeholders are JSON paths into the event or a few predefined variables (rule ARN and name,
+# ingestion time, the event itself; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html),
+# and the member rule, which could carry a per-account constant, targets the central bus in another account,
+# where "Input, InputPath, and InputTransformer are not available"
+# (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutTargets.html). So the e-mail names the
+# account by id only; it does not pretend to know the name.
+
+CONSOLE_LINK = "https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>"
+FOOTER = "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'."
+TIER_SUMMARY: dict[str, str] = {
+    "critical": "root activity, an account leaving the organization, a root session, a leaked-key quarantine",
+    "high": "administrator access, credentials for a named user, role trust, federation, MFA, password policy, "
+    "Roles Anywhere, Identity Center identity source, organization policies weakened",
+    "medium": "managed and inline policies, policy versions, permissions boundaries, own credentials, "
+    "delegated administrators, Identity Center permission sets and assignments",
+    "info": "any other change of a classified service",
+}
+
+
+def _call_details(*, principal: bool, denied: bool, event_id: bool) -> list[str]:
+    who = (
+        "<principal>" if principal else "no principal ARN in the record (an AWS service, or a caller AWS did not name)"
+    )
+    lines = [
+        f"Who:    {who}",
+        "What:   <action> on <service>",
+        "Where:  account <account>, region <region>",
+        "When:   <time>",
+        "From:   <sourceIp>",
+    ]
+    if denied:
+        lines.append("Error:  <errorCode> <errorMessage>")
+    if event_id:
+        lines.append(f"Event:  {CONSOLE_LINK}")
+    return lines
+
+
+def alert_message(severity: Any, *, denied: bool, principal: bool, event_id: bool) -> Message:
+    """The message of one central route: its tier, outcome and the fields its events are sure to carry."""
+    tier = str(getattr(severity, "value", severity)).upper()
+    by = "by <principal>" if principal else "by a caller without a principal ARN"
+    if denied:
+        headline = f"[orgalerts] {tier} DENIED attempt in account <account>: <action> {by} failed with <errorCode>"
+    else:
+        headline = f"[orgalerts] {tier} in account <account>: <action> {by}"
+    why = f"Severity: {tier}{' (one tier lower: the call failed)' if denied else ''}, for {TIER_SUMMARY[tier.lower()]}"
+    lines = (why, "", *_call_details(principal=principal, denied=denied, event_id=event_id), "", FOOTER)
+    used = {name for line in (headline, *lines) for name in _PLACEHOLDER_NAMES.findall(line)}
+    return Message({k: v for k, v in INPUT_PATHS.items() if k in used}, headline, lines)
+
 
 # AWS documents string placeholders inside quotes ("For Strings, quotes are required",
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html#eb-transform-input-issues).
@@ -52,6 +95,8 @@ _CALL_DETAILS = [
 # RuleTargetInput.fromMultilineText emits (aws-cdk-lib/aws-events/lib/input.ts, FieldAwareEventInput.bind:
 # `resolved.split('\n').map(stack.toJsonString).join('\n')`). EventBridge passes the text on as it is:
 # e-mail recipients see each line in its quotes (CDK's docs: "every line is wrapped in double quotes").
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+_PLACEHOLDER_NAMES = re.compile(r"<([A-Za-z][A-Za-z0-9]*)>")
 MAX_TEMPLATE_CHARS = 8192  # InputTemplate length constraint (API_InputTransformer.html)
 MAX_INPUT_PATHS = 100  # "You can define up to 100 variables" (eb-transform-target-input.html)
 
@@ -78,24 +123,23 @@ def _multiline(lines: list[str]) -> str:
     return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
 
 
-TEMPLATE = _multiline(
-    [
-        "[orgalerts] IAM change in account <account>: <action>",
-        "",
-        *_CALL_DETAILS,
-        "",
-        "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'.",
-    ]
-)
+# The message of the most common route (info, success, principal ARN and eventID present): what `verify`
+# shows when it cannot tell the route, and what tests render by default.
+TEMPLATE_MESSAGE = alert_message("info", denied=False, principal=True, event_id=True)
+TEMPLATE = TEMPLATE_MESSAGE.email_transformer()["InputTemplate"]
 
+# Tamper events are calls on orgalerts' own rules, roles, bus and topic, or on CloudTrail logging, made by
+# people or automation: the principal's ARN and the eventID are part of every such record (eventID is
+# "Optional: False", record-contents page above; callers without an ARN are AWS services, which do not change
+# these resources).
 TAMPER_TEMPLATE = _multiline(
     [
-        "[orgalerts] TAMPER ALERT in account <account>: <action> changed orgalerts' own alerting",
+        "[orgalerts] TAMPER ALERT (HIGH) in account <account>: <action> by <principal> changed orgalerts' own alerting",
         "",
         "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
         "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
         "",
-        *_CALL_DETAILS,
+        *_call_details(principal=True, denied=False, event_id=True),
         "",
         "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
     ]
@@ -137,11 +181,12 @@ def account_change_input_transformer() -> dict[str, Any]:
 
 
 def alert_input_transformer() -> dict[str, Any]:
-    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TEMPLATE}
+    return TEMPLATE_MESSAGE.email_transformer()
 
 
 def tamper_input_transformer() -> dict[str, Any]:
-    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TAMPER_TEMPLATE}
+    used = set(_PLACEHOLDER_NAMES.findall(TAMPER_TEMPLATE))
+    return {"InputPathsMap": {k: v for k, v in INPUT_PATHS.items() if k in used}, "InputTemplate": TAMPER_TEMPLATE}
 
 
 def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
@@ -154,7 +199,6 @@ def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
 
 
 _MISSING = object()
-_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 
 
 def _lookup(event: dict[str, Any], path: str) -> Any:
@@ -227,4 +271,39 @@ def template_problems(transformer: dict[str, Any]) -> list[str]:
         problems.append(f"InputTemplate of {len(transformer['InputTemplate'])} characters > {MAX_TEMPLATE_CHARS}")
     if len(transformer["InputPathsMap"]) > MAX_INPUT_PATHS:
         problems.append(f"{len(transformer['InputPathsMap'])} InputPathsMap variables > {MAX_INPUT_PATHS}")
+    return problems
+
+
+# --- debris: what a message must never show ---------------------------------------------------------------------
+
+_DEBRIS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(null|None|undefined)\b"), "a null/None value"),
+    (re.compile(r"\w[ \t]+[;,)]"), "a missing value before punctuation (like 'via role ;' or 'invoked by )')"),
+    (re.compile(r"\(\s*\)|\(\s"), "empty or opening-blank parentheses"),
+    (re.compile(r"[^:\s][ \t]{2,}\S"), "a run of blanks where a value is missing (like 'error   (')"),
+    (re.compile(r"empty means", re.IGNORECASE), "an 'empty means ...' note instead of a value"),
+    (re.compile(r"/events/(\s|$)"), "a console link without an event id"),
+    (re.compile(r"https?://\S*=(&|#|$|\s)"), "a link with an empty query value"),
+    (re.compile(r"^\s*[A-Za-z][\w ]*:\s*$"), "a label without a value"),
+    (re.compile(r"[:;,]\s*$"), "a line ending in dangling punctuation"),
+    (re.compile(r"<[A-Za-z][\w.-]*>"), "an unsubstituted placeholder"),
+)
+
+
+def _unquoted(line: str) -> str:
+    """A line of the e-mail form is one JSON string literal (email_transformer): read what is inside the quotes."""
+    if len(line) >= 2 and line.startswith('"') and line.endswith('"'):
+        return line[1:-1]
+    return line
+
+
+def message_problems(text: str) -> list[str]:
+    """Template debris in a rendered alert: a label without a value, dangling punctuation, null/None, an empty
+    link, an unsubstituted placeholder. Each problem names its line; an empty list means the text is clean."""
+    problems = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _unquoted(raw)
+        for pattern, what in _DEBRIS:
+            if pattern.search(line):
+                problems.append(f"line {number}: {what}: {line.strip()[:120]}")
     return problems

@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from orgalerts.model.routes import Route, routes
+
 # EventBridge only delivers read-only CloudTrail management events to rules in this state.
 STATE_ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 STATE_ENABLED = "ENABLED"
@@ -146,6 +148,28 @@ def _call(source: str, event_source: str, names: list[str], params: dict[str, An
     return {"source": [source], "detail-type": [CLOUDTRAIL_API_CALL], "detail": detail}
 
 
+# --- noise presets (alerts.ignore) -------------------------------------------------------------------------
+
+# Calls AWS services make on your behalf carry `userIdentity.invokedBy` with the service's name
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html,
+# "invokedBy: The name of the AWS service that made the request"). The console's own sign-in service
+# (signin.amazonaws.com, a person at the console) and values that are not a service name (AWS Internal) stay.
+KEEP_INVOKED_BY: list[Any] = [
+    {"exists": False},
+    {"anything-but": {"suffix": ".amazonaws.com"}},
+    "signin.amazonaws.com",
+]
+# Service-linked roles are named AWSServiceRoleFor<Service> and only the service assumes them
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html); their sessions' ARNs:
+SERVICE_LINKED_SESSIONS = "arn:aws:sts::*:assumed-role/AWSServiceRoleFor*/*"
+IGNORE_PRESETS: dict[str, str] = {
+    "aws-service-calls": "calls an AWS service made on your behalf (userIdentity.invokedBy names a service; "
+    "console sign-in, signin.amazonaws.com, is a person and stays)",
+    "service-linked-roles": "calls made by a service-linked role's session (assumed-role/AWSServiceRoleFor*)",
+}
+IGNORE_NAMES: tuple[str, ...] = tuple(IGNORE_PRESETS)
+
+
 def alert_pattern(
     name: str,
     *,
@@ -153,8 +177,10 @@ def alert_pattern(
     exclude_events: tuple[str, ...] = (),
     skip_roles_with_prefix: str | None = None,
     skip_roles: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The named pattern with the configured exclusions applied inside it, so excluded events cost nothing.
+    """The named pattern with the configured exclusions and noise presets applied inside it, so excluded events
+    cost nothing.
 
     `skip_roles_with_prefix` (central rule) or `skip_roles` (member rule: the two roles its own rules watch)
     leaves IAM calls on orgalerts' own roles to the tamper path, so each such call is alerted once.
@@ -164,11 +190,19 @@ def alert_pattern(
     if exclude_events:
         # Validated in config: only for patterns that do not already constrain eventName.
         detail["eventName"] = [{"anything-but": sorted(exclude_events)}]
+    if "service-linked-roles" in ignore:
+        exclude_principals = tuple(sorted({*exclude_principals, SERVICE_LINKED_SESSIONS}))
+    identity: dict[str, Any] = {}
+    if "aws-service-calls" in ignore:
+        identity["invokedBy"] = list(KEEP_INVOKED_BY)
     if exclude_principals:
         # Calls by AWS services carry no principal ARN: keep them (exists: false), drop the excluded ARNs.
-        detail["userIdentity"] = {
-            "$or": [{"arn": [{"exists": False}]}, {"arn": [{"anything-but": {"wildcard": sorted(exclude_principals)}}]}]
-        }
+        identity["$or"] = [
+            {"arn": [{"exists": False}]},
+            {"arn": [{"anything-but": {"wildcard": sorted(exclude_principals)}}]},
+        ]
+    if identity:
+        detail["userIdentity"] = identity
     skipped: Any = {"prefix": skip_roles_with_prefix} if skip_roles_with_prefix else sorted(skip_roles)
     if skipped:
         detail["requestParameters"] = {
@@ -270,6 +304,8 @@ class PatternInputs:
     forwarder_role: str
     watchdog_rule: str
     watchdog_role: str
+    ignore: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ("iam",)
 
 
 def member_forwarding_pattern(p: PatternInputs) -> dict[str, Any]:
@@ -281,7 +317,11 @@ def member_forwarding_pattern(p: PatternInputs) -> dict[str, Any]:
     """
     skip = (p.forwarder_role, p.watchdog_role) if p.tamper_alerts else ()
     base = alert_pattern(
-        p.pattern, exclude_principals=p.exclude_principals, exclude_events=p.exclude_events, skip_roles=skip
+        p.pattern,
+        exclude_principals=p.exclude_principals,
+        exclude_events=p.exclude_events,
+        skip_roles=skip,
+        ignore=p.ignore,
     )
     if not p.tamper_alerts:
         return base
@@ -293,14 +333,11 @@ def member_watchdog_pattern(p: PatternInputs) -> dict[str, Any]:
     return {"$or": [*watch_branches(p.member_rule, p.forwarder_role), trail_branch()]}
 
 
-def central_alert_pattern(p: PatternInputs) -> dict[str, Any]:
-    """The central alert rule; with tamper alerts on, calls on orgalerts' own roles go to the tamper rule."""
-    return alert_pattern(
-        p.pattern,
-        exclude_principals=p.exclude_principals,
-        exclude_events=p.exclude_events,
-        skip_roles_with_prefix=p.prefix if p.tamper_alerts else None,
-    )
+def central_routes(p: PatternInputs) -> list[Route]:
+    """The central alert rules, one per severity, outcome and message shape (model/routes.py). Exclusions, noise
+    presets and the pattern choice act at the member rule; calls on orgalerts' own roles go to the tamper rule
+    when tamper alerts are on."""
+    return routes(p.sources, skip_role_prefix=p.prefix if p.tamper_alerts else "")
 
 
 def central_tamper_pattern(prefix: str) -> dict[str, Any]:
@@ -322,7 +359,8 @@ def deployed_patterns(
     The account change pattern is included only with `target_ou_ids` (the scope is known at deploy time;
     desired.py falls back to a whole-organization pattern when the OU list is too long).
     """
-    out = {"member forwarding rule": member_forwarding_pattern(p), "central alert rule": central_alert_pattern(p)}
+    out = {"member forwarding rule": member_forwarding_pattern(p)}
+    out.update({f"central rule {p.prefix}{route.name}": route.pattern for route in central_routes(p)})
     if p.tamper_alerts:
         out["member watchdog rule"] = member_watchdog_pattern(p)
         out["central tamper rule"] = central_tamper_pattern(p.prefix)

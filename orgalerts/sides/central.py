@@ -1,7 +1,8 @@
 """The central side: the notification account's bus, rules, topic and queue (in `config.region`).
 
 Owns: the central event bus and its policy (who may put events: the target OUs, included accounts),
-the alert rule with its message format, the account-change and tamper rules, the watch on the central
+the alert routes (one rule per severity, outcome and message shape, model/routes.py) with their message
+formats, the account-change and tamper rules, the watch on the central
 resources themselves, the SNS topic with its policy and e-mail subscriptions, the central dead-letter
 queue, reading all of it back, and the writes of the kinds only this side has.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from orgalerts.aws import ClientError, error_code, partition_regions
 from orgalerts.config import Config
-from orgalerts.model import messages, patterns
+from orgalerts.model import messages, patterns, routes
 from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
@@ -25,6 +26,7 @@ from orgalerts.model.resources import (
     managed_tags,
 )
 from orgalerts.model.scope import Scope
+from orgalerts.model.severity import Severity, admits
 from orgalerts.sides import forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
@@ -74,11 +76,16 @@ def bus_policy(config: Config, scope: Scope) -> str:
     return canonical_policy({"Version": "2012-10-17", "Statement": statements})
 
 
+def route_rule_names(config: Config) -> list[str]:
+    """The central alert rules of this configuration: one per severity, outcome and message shape."""
+    return [f"{config.names.prefix}{route.name}" for route in patterns.central_routes(config.patterns)]
+
+
 def central_rule_arns(config: Config) -> list[str]:
     """Every rule that may publish to the topic or dead-letter into the central queue."""
     central = config.central
     names = central.names
-    arns = [central.rule_arn]
+    arns = [rule_arn(central.region, central.account_id, names.central_bus, r) for r in route_rule_names(config)]
     if config.alerts.account_changes:
         arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule))
     if config.alerts.tamper_alerts:
@@ -100,40 +107,53 @@ def _alerting_rule(
     pattern: dict[str, Any],
     description: str,
     transformer: dict[str, Any],
+    severity: Severity,
     state: str = patterns.STATE_ENABLED,
+    message: messages.Message | None = None,
 ) -> list[Resource]:
-    """A central rule sending formatted messages to the topic (dead letters to the central queue)."""
+    """A central rule and its targets (dead letters to the central queue). `severity` travels with the rule so
+    `_rule_targets` can give each rule every destination whose minimum severity admits it."""
+    props = {"pattern": canonical_json(pattern), "state": state, "description": f"{description} [{severity.value}]"}
+    key = f"{bus}/{rule}"
+    return [Resource("rule", key, props), *_rule_targets(config, key, severity, transformer, message)]
+
+
+def _rule_targets(
+    config: Config, key: str, severity: Severity, transformer: dict[str, Any], message: messages.Message | None
+) -> list[Resource]:
+    """The targets of one central rule: the alert topic (e-mail, every severity: `notification.emails` is an
+    e-mail destination with min_severity info). `message` is the route's text for other destinations."""
     central = config.central
     names = central.names
     dlq_arn = central.queue_arn(names.central_dlq) if config.alerts.dead_letter_queues else ""
-    props = {"pattern": canonical_json(pattern), "state": state, "description": description}
-    return [
-        Resource("rule", f"{bus}/{rule}", props),
-        forwarding.target(
-            f"{bus}/{rule}/{names.central_target_id}",
-            central.topic_arn,
-            transformer=canonical_json(transformer),
-            dlq_arn=dlq_arn,
-        ),
-    ]
+    topic = forwarding.target(
+        f"{key}/{names.central_target_id}", central.topic_arn, transformer=canonical_json(transformer), dlq_arn=dlq_arn
+    )
+    return [topic] if admits(Severity.INFO, severity) else []
 
 
 def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
-    """The alert rule, and the account-change and tamper rules when they are on."""
+    """The alert routes, and the account-change and tamper rules when they are on."""
     names = config.names
     alerts = config.alerts
     bus = names.central_bus
-    alert = patterns.central_alert_pattern(config.patterns)
-    resources = _alerting_rule(
-        config,
-        bus,
-        names.central_rule,
-        alert,
-        "orgalerts: format IAM-change events from member accounts and send them to the topic",
-        messages.alert_input_transformer(),
-        state=patterns.get_pattern(alerts.pattern).state,
-    )
+    state = patterns.get_pattern(alerts.pattern).state
+    resources: list[Resource] = []
+    for route in patterns.central_routes(config.patterns):
+        outcome = "denied attempts" if route.denied else "changes"
+        resources += _alerting_rule(
+            config,
+            bus,
+            f"{names.prefix}{route.name}",
+            route.pattern,
+            f"orgalerts: {route.severity.value} {outcome} from member accounts, formatted for the topic",
+            route.message.email_transformer(),
+            route.severity,
+            state=state,
+            message=route.message,
+        )
     if alerts.account_changes:
+        # Medium: an account not covered yet is a gap in alerting to close soon (onboard), not an attack.
         resources += _alerting_rule(
             config,
             bus,
@@ -141,6 +161,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
             account_change_pattern(scope),
             "orgalerts: an account joined a target OU and is not covered yet",
             messages.account_change_input_transformer(),
+            Severity.MEDIUM,
         )
     if alerts.tamper_alerts:
         resources += _tamper_rules(config)
@@ -148,6 +169,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
 
 
 def _tamper_rules(config: Config) -> list[Resource]:
+    # High: someone weakened the alerting itself; whatever they do next may raise no alert.
     names = config.names
     tamper = patterns.central_tamper_pattern(names.prefix)
     transformer = messages.tamper_input_transformer()
@@ -158,6 +180,7 @@ def _tamper_rules(config: Config) -> list[Resource]:
         tamper,
         "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
         transformer,
+        Severity.HIGH,
     ) + _alerting_rule(
         config,
         "default",
@@ -165,6 +188,7 @@ def _tamper_rules(config: Config) -> list[Resource]:
         patterns.central_watch_pattern(names.central_bus, config.central.topic_arn),
         "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
         transformer,
+        Severity.HIGH,
     )
 
 
@@ -247,13 +271,28 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
     events = clients.events
     found = read_bus(events, names.central_bus)
     if any(r.kind == "bus" and r.managed for r in found):
-        found += forwarding.read_rule(events, names.central_bus, names.central_rule)
+        for rule in route_rules_on_bus(events, names.central_bus, names.prefix):
+            found += forwarding.read_rule(events, names.central_bus, rule)
         found += forwarding.read_rule(events, names.central_bus, names.tamper_rule)
         found += forwarding.read_rule(events, names.central_bus, names.account_change_rule)
     found += forwarding.read_rule(events, "default", names.central_watch_rule)
     found += read_topic(clients.sns, central.topic_arn, names.topic)
     found += forwarding.read_queue(clients.sqs, names.central_dlq)
     return found
+
+
+def route_rules_on_bus(events: Any, bus: str, prefix: str) -> list[str]:
+    """Every alert route on the central bus, whatever configuration made it: `<prefix>alert-*`, and the single
+    `<prefix>alert` rule of versions before severity tiers (so a deploy deletes it and plan/drift show it).
+    ListRules with NamePrefix: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListRules.html"""
+    names: list[str] = []
+    token: dict[str, str] = {}
+    while True:
+        page = events.list_rules(EventBusName=bus, NamePrefix=f"{prefix}{routes.ROUTE_PREFIX}", **token)
+        names += [str(r["Name"]) for r in page.get("Rules", []) if routes.is_route_name(str(r["Name"]), prefix)]
+        if not page.get("NextToken"):
+            return sorted(names)
+        token = {"NextToken": str(page["NextToken"])}
 
 
 # --- a previous `region` ----------------------------------------------------------------------------------
@@ -360,9 +399,22 @@ def all_central_rule_arns(config: Config, region: str = "*") -> list[str]:
     in any region (`*`: a previous `region` is read and removed too)."""
     central = config.central
     names = central.names
-    on_bus = [names.central_rule, names.account_change_rule, names.tamper_rule]
+    # `<prefix>alert*`: the alert routes of any configuration and the single alert rule of earlier versions.
+    on_bus = [f"{names.prefix}{routes.ROUTE_PREFIX}*", names.account_change_rule, names.tamper_rule]
     arns = [rule_arn(region, central.account_id, names.central_bus, rule) for rule in on_bus]
     return [*arns, rule_arn(region, central.account_id, "default", names.central_watch_rule)]
+
+
+def managed_central_rule_arns(config: Config) -> list[str]:
+    """What this configuration creates: the routes by one wildcard (their number follows the sources), the rest
+    by name."""
+    central = config.central
+    names = central.names
+    routes_arn = rule_arn(
+        central.region, central.account_id, names.central_bus, f"{names.prefix}{routes.ROUTE_PREFIX}-*"
+    )
+    others = [a for a in central_rule_arns(config) if not a.startswith(routes_arn[:-1])]
+    return sorted([routes_arn, *others])
 
 
 def central_dlq_arns(config: Config) -> list[str]:
@@ -405,7 +457,9 @@ CENTRAL_GRANTS: tuple[Grant, ...] = (
     Grant("notification", "ManageCentralBusPolicy", ("events:PutPermission", "events:RemovePermission"), everywhere),
     Grant("notification", "ReadAndRemoveCentralRules", forwarding.RULE_READ + forwarding.RULE_REMOVE,
           all_central_rule_arns),
-    Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, central_rule_arns),
+    Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, managed_central_rule_arns),
+    # ListRules has no resource type (list_amazoneventbridge.html): finds the alert routes by name prefix.
+    Grant("notification", "ListCentralRules", ("events:ListRules",), everywhere),
     Grant("notification", "ReadAndRemoveAlertTopic", ("sns:GetTopicAttributes", "sns:ListTagsForResource",
           "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"), _any_region_topic),
     Grant("notification", "ManageAlertTopic", ("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes",
