@@ -8,6 +8,7 @@ from typing import Any
 from conftest import MANAGEMENT, SimOrg, make_engine
 
 from orgalerts.engine.results import Mode, exit_code
+from orgalerts.model import routes
 
 
 def _list(value: Any) -> list[Any]:
@@ -94,8 +95,11 @@ def test_policy__dead_letter_queues__only_eventbridge_only_for_their_source_rule
             [
                 "rule/orgalerts-central-watch",
                 "rule/orgalerts-central/orgalerts-account-change",
-                "rule/orgalerts-central/orgalerts-alert",
                 "rule/orgalerts-central/orgalerts-tamper",
+                *(
+                    f"rule/orgalerts-central/orgalerts-{route.name}"
+                    for route in routes.routes(skip_role_prefix="orgalerts-")
+                ),
             ],
         ),
     ]:
