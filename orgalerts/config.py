@@ -85,6 +85,24 @@ class AlertsConfig:
     dead_letter_queues: bool = True
     account_changes: bool = True
     ignore: tuple[str, ...] = ()  # noise presets (patterns.IGNORE_PRESETS), applied in the member rule
+    # Which identity changes are alerted on, each opt-in (see README "Sources"): iam, organizations,
+    # identity-center, root-activity, sts.
+    sources: tuple[str, ...] = ("iam",)
+
+
+# `alerts.sources`: where each source's rule lives is in README "Sources".
+SOURCE_NAMES: tuple[str, ...] = ("iam", "organizations", "identity-center", "root-activity", "sts")
+# Sources forwarded by the member rule (the others have rules of their own in one account).
+MEMBER_SOURCES = frozenset({"iam", "root-activity", "sts"})
+
+
+@dataclass(frozen=True)
+class IdentityCenterConfig:
+    """Where IAM Identity Center lives: its account (None: the management account) and home region
+    (None: `region`). Only read with `alerts.sources` including identity-center."""
+
+    account_id: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,15 @@ class Config:
     sandbox: Mapping[str, Any] | None
     trail: TrailConfig = field(default_factory=TrailConfig)
     guardrail: GuardrailConfig = field(default_factory=GuardrailConfig)
+    identity_center: IdentityCenterConfig = field(default_factory=IdentityCenterConfig)
+
+    @property
+    def identity_center_region(self) -> str:
+        """The Identity Center home region (identity_center.region, else `region`)."""
+        return self.identity_center.region or self.region
+
+    def source_on(self, source: str) -> bool:
+        return source in self.alerts.sources
 
     @property
     def names(self) -> Names:
@@ -221,7 +248,17 @@ def validate_config(raw: object, source: str) -> Config:
         top,
         "",
         required={"organization", "notification"},
-        optional={"region", "member_role", "alerts", "resource_prefix", "workers", "sandbox", "trail", "guardrail"},
+        optional={
+            "region",
+            "member_role",
+            "alerts",
+            "resource_prefix",
+            "workers",
+            "sandbox",
+            "trail",
+            "guardrail",
+            "identity_center",
+        },
     )
     # In the file's reading order, so the first mistake is the one reported.
     region = _region(v, top.get("region", "us-east-1"))
@@ -241,6 +278,7 @@ def validate_config(raw: object, source: str) -> Config:
     trail = _trail(v, top.get("trail", {}), prefix)
     guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
     v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
+    identity_center = _identity_center(v, top.get("identity_center", {}), organization)
     return Config(
         source=source,
         region=region,
@@ -253,18 +291,19 @@ def validate_config(raw: object, source: str) -> Config:
         sandbox=sandbox,
         trail=trail,
         guardrail=GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp")),
+        identity_center=identity_center,
     )
 
 
-def _region(v: _Validator, raw: object) -> str:
-    region = v.string(raw, "region")
+def _region(v: _Validator, raw: object, key: str = "region") -> str:
+    region = v.string(raw, key)
     if region not in known_regions():
-        raise ConfigError(v.source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
+        raise ConfigError(v.source, key, f"an AWS region name such as us-east-1, found {_short(region)!r}")
     if region not in partition_regions("aws"):
         # Every ARN orgalerts writes is arn:aws:...; China and GovCloud regions are other partitions.
         raise ConfigError(
             v.source,
-            "region",
+            key,
             f"a region of the standard aws partition (orgalerts writes arn:aws ARNs), found {_short(region)!r}, "
             "which is in another partition (aws-cn or aws-us-gov)",
         )
@@ -321,6 +360,7 @@ ALERT_KEYS = {
     "dead_letter_queues",
     "account_changes",
     "ignore",
+    "sources",
 }
 
 
@@ -352,7 +392,37 @@ def _alerts(v: _Validator, raw: object) -> AlertsConfig:
         tamper_alerts=v.boolean(alerts_raw.get("tamper_alerts", True), "alerts.tamper_alerts"),
         dead_letter_queues=v.boolean(alerts_raw.get("dead_letter_queues", True), "alerts.dead_letter_queues"),
         account_changes=v.boolean(alerts_raw.get("account_changes", True), "alerts.account_changes"),
+        sources=_sources(v, alerts_raw.get("sources", ["iam"])),
     )
+
+
+def _sources(v: _Validator, raw: object) -> tuple[str, ...]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or value not in SOURCE_NAMES:
+            raise ConfigError(v.source, key, f"one of {', '.join(SOURCE_NAMES)}, found {_kind(value)}")
+        return value
+
+    sources = v.string_list(raw, "alerts.sources", check, allow_empty=False)
+    if not MEMBER_SOURCES & set(sources):
+        # The member rule must forward something: its pattern cannot be empty.
+        raise ConfigError(
+            v.source, "alerts.sources", "a list with at least one of iam, root-activity, sts (member accounts' sources)"
+        )
+    return sources
+
+
+def _identity_center(v: _Validator, raw: object, organization: OrganizationConfig) -> IdentityCenterConfig:
+    ic_raw = v.mapping(raw, "identity_center")
+    v.only_keys(ic_raw, "identity_center", required=set(), optional={"account_id", "region"})
+    account_raw, region_raw = ic_raw.get("account_id"), ic_raw.get("region")
+    account = _account_id(v.source)(account_raw, "identity_center.account_id") if account_raw is not None else None
+    if account is not None and account in organization.exclude_accounts:
+        # orgalerts never enters an excluded account.
+        raise ConfigError(
+            v.source, "identity_center.account_id", f"an account not in organization.exclude_accounts, found {account}"
+        )
+    region = _region(v, region_raw, "identity_center.region") if region_raw is not None else None
+    return IdentityCenterConfig(account_id=account, region=region)
 
 
 def _trail(v: _Validator, raw: object, prefix: str) -> TrailConfig:
@@ -401,8 +471,7 @@ def pattern_inputs(alerts: AlertsConfig, names: Names) -> PatternInputs:
         watchdog_rule=names.watchdog_rule,
         watchdog_role=names.watchdog_role,
         ignore=alerts.ignore,
-        # `alerts.sources` (identity changes beyond IAM) where the config has it; IAM alone otherwise.
-        sources=tuple(getattr(alerts, "sources", ("iam",))),
+        sources=alerts.sources,
     )
 
 

@@ -111,6 +111,24 @@ class Names:
         return f"{self.prefix}org-watch"
 
     @property
+    def org_watchdog_rule(self) -> str:
+        """Watches the organization watch rule (organizations source, tamper alerts)."""
+        return f"{self.prefix}org-watchdog"
+
+    @property
+    def ic_forwarder_role(self) -> str:
+        return f"{self.prefix}ic-forwarder"
+
+    @property
+    def ic_rule(self) -> str:
+        """Forwards Identity Center changes (Identity Center account, home region)."""
+        return f"{self.prefix}identity-center"
+
+    @property
+    def ic_watchdog_rule(self) -> str:
+        return f"{self.prefix}identity-center-watchdog"
+
+    @property
     def account_change_rule(self) -> str:
         return f"{self.prefix}account-change"
 

@@ -30,6 +30,7 @@ from orgalerts.model.severity import Severity, admits
 from orgalerts.sides import forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
+from orgalerts.sides.identity_center import ic_account
 from orgalerts.sides.org_watch import account_change_pattern
 
 BUS = Kind("bus", "central bus")
@@ -61,7 +62,12 @@ def bus_policy(config: Config, scope: Scope) -> str:
                 "Condition": condition,
             }
         )
-    extra = {scope.management_account_id} if config.alerts.account_changes else set()
+    # The management account's organization watch and the Identity Center rule put events too (their
+    # accounts may be outside the target OUs).
+    management = config.alerts.account_changes or config.source_on("organizations")
+    extra = {scope.management_account_id} if management else set()
+    if config.source_on("identity-center"):
+        extra.add(ic_account(config, scope))
     included = sorted((set(scope.included_accounts) | extra) - {central.account_id})
     if included:
         statements.append(

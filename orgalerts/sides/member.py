@@ -46,7 +46,7 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
         resources.append(forwarding.queue(names.member_dlq, dlq_arn, rule_arns))
     forward = {
         "pattern": canonical_json(member_pattern(config)),
-        "state": patterns.get_pattern(alerts.pattern).state,
+        "state": patterns.member_rule_state(config.patterns),
         "description": "orgalerts: forward IAM-change events to the central bus",
     }
     resources += forwarding.forwarding_path(
