@@ -15,6 +15,7 @@ from orgalerts.aws import ClientError, error_code, partition_regions
 from orgalerts.config import Config
 from orgalerts.model import messages, patterns
 from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
+from orgalerts.model.payloads import message_from_transformer
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
 from orgalerts.model.resources import (
@@ -25,7 +26,7 @@ from orgalerts.model.resources import (
     managed_tags,
 )
 from orgalerts.model.scope import Scope
-from orgalerts.sides import forwarding
+from orgalerts.sides import destinations, forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
 from orgalerts.sides.org_watch import account_change_pattern
@@ -101,6 +102,7 @@ def _alerting_rule(
     description: str,
     transformer: dict[str, Any],
     state: str = patterns.STATE_ENABLED,
+    severity: str = "info",
 ) -> list[Resource]:
     """A central rule sending formatted messages to the topic (dead letters to the central queue)."""
     central = config.central
@@ -115,6 +117,7 @@ def _alerting_rule(
             transformer=canonical_json(transformer),
             dlq_arn=dlq_arn,
         ),
+        *destinations.destination_targets(config, f"{bus}/{rule}", severity, message_from_transformer(transformer)),
     ]
 
 
@@ -141,6 +144,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
             account_change_pattern(scope),
             "orgalerts: an account joined a target OU and is not covered yet",
             messages.account_change_input_transformer(),
+            severity="medium",
         )
     if alerts.tamper_alerts:
         resources += _tamper_rules(config)
@@ -158,6 +162,7 @@ def _tamper_rules(config: Config) -> list[Resource]:
         tamper,
         "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
         transformer,
+        severity="high",
     ) + _alerting_rule(
         config,
         "default",
@@ -165,6 +170,7 @@ def _tamper_rules(config: Config) -> list[Resource]:
         patterns.central_watch_pattern(names.central_bus, config.central.topic_arn),
         "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
         transformer,
+        severity="high",
     )
 
 
@@ -421,15 +427,16 @@ CENTRAL_GRANTS: tuple[Grant, ...] = (
 class CentralSide(Side):
     name = "central"
     where = Where.CENTRAL
-    kinds = KINDS
-    services = ("events", "sns", "sqs")
-    required_actions = CENTRAL_GRANTS
+    # Chat, paging and webhook destinations (sides/destinations.py) live here too: the central rules target them.
+    kinds = (*KINDS[:-2], *destinations.KINDS, *KINDS[-2:])  # before rules and targets
+    services = ("events", "sns", "sqs", "iam")
+    required_actions = CENTRAL_GRANTS + destinations.GRANTS
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
-        return central_resources(config, scope)
+        return central_resources(config, scope) + destinations.desired(config)
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
-        return read_central(clients, config)
+        return destinations.read(clients, config, read_central(clients, config))
 
     def other_regions(self, config: Config) -> list[str]:
         return sorted(scanned_regions() - {config.region})
@@ -438,7 +445,7 @@ class CentralSide(Side):
         return left_in_region(clients, config)
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
-        return CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep)
+        return destinations.writer(CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep), config)
 
     def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
         wanted = {r.key for r in desired}
@@ -447,7 +454,7 @@ class CentralSide(Side):
                 f"notification.emails is empty: alerts reach topic {config.names.topic} but no e-mail subscriber; "
                 "add an address, or subscribe your own endpoint to the topic"
             ]
-            if desired and not config.notification.emails
+            if desired and not config.notification.emails and not config.destinations
             else []
         )
         return nobody + [
