@@ -93,7 +93,8 @@ _DESTINATION_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "email": ({"emails"}, set()),
     "slack": ({"url_env"}, set()),
     "teams": ({"url_env"}, set()),
-    "pagerduty": ({"routing_key_env"}, set()),
+    # url_env: another Events API v2 endpoint, e.g. PagerDuty's EU service region https://events.eu.pagerduty.com/v2/enqueue
+    "pagerduty": ({"routing_key_env"}, {"url_env"}),
     "webhook": ({"url_env"}, {"header_name", "header_value_env"}),
 }
 

@@ -115,7 +115,7 @@ def digest(key: str, secret: str) -> str:
 
 
 def _endpoint(destination: DestinationConfig, secrets: Mapping[str, str]) -> str:
-    return payloads.PAGERDUTY_ENDPOINT if destination.type == "pagerduty" else secrets[destination.url_env]
+    return secrets[destination.url_env] if destination.url_env else payloads.PAGERDUTY_ENDPOINT
 
 
 def _auth(destination: DestinationConfig, secrets: Mapping[str, str]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def desired(config: Config, environ: Mapping[str, str] | None = None) -> list[Re
         secret = digest(name, _secret_text(auth))
         resources.append(Resource("connection", name, {"auth": _auth_shape(auth), "secret": secret, "marker": MARKER}))
         resources.append(Resource("api-destination", name, {
-            "endpoint": endpoint if d.type == "pagerduty" else digest(name, endpoint), "method": "POST",
+            "endpoint": endpoint if not d.url_env else digest(name, endpoint), "method": "POST",
             "rate": str(RATE_LIMITS[d.type]), "connection": name, "marker": MARKER}))  # fmt: skip
     role = role_name(config)
     resources.append(Resource("destination-role", role, {"trust": _trust(config)}))
