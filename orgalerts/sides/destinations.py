@@ -279,7 +279,12 @@ def read(clients: Clients, config: Config, found: list[Resource]) -> list[Resour
     live += [dataclasses.replace(r, kind="destination-role" if r.kind == "role" else "destination-role-policy")
              for r in forwarding.read_role(clients.iam, role_name(config), role_policy_name(config))]  # fmt: skip
     bus = config.names.central_bus
-    rules = events.list_rules(NamePrefix=verify_rule(config, ""), EventBusName=bus).get("Rules", [])
+    try:
+        rules = events.list_rules(NamePrefix=verify_rule(config, ""), EventBusName=bus).get("Rules", [])
+    except ClientError as exc:
+        if not forwarding.absent(exc):
+            raise
+        rules = []  # no central bus (yet, or any more): no verify rule either
     for rule in rules:
         live += forwarding.read_rule(events, bus, str(rule["Name"]))
     live += forwarding.read_queue(clients.sqs, dlq_name(config))
