@@ -429,6 +429,10 @@ def _destination(v: _Validator, raw: object, key: str) -> DestinationConfig:
     if bool(header) != bool(envs.get("header_value_env")):
         raise ConfigError(v.source, f"{key}.header_name", "header_name and header_value_env together, or neither")
     emails = v.string_list(entry["emails"], f"{key}.emails", _email(v.source), False) if kind == "email" else ()
+    if kind == "email" and severity != "info":
+        # E-mail goes through the one alert topic, which receives every alert; a topic per e-mail destination
+        # (for a higher min_severity) is not built yet.
+        raise ConfigError(v.source, f"{key}.min_severity", f"info for an e-mail destination, found {severity!r}")
     return DestinationConfig(name, str(kind), str(severity), emails, header_name=header, **envs)
 
 
