@@ -16,6 +16,7 @@ from orgalerts.aws import ClientError, error_code, partition_regions
 from orgalerts.config import Config
 from orgalerts.model import messages, patterns, routes
 from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
+from orgalerts.model.payloads import message_from_transformer
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
 from orgalerts.model.resources import (
@@ -27,7 +28,7 @@ from orgalerts.model.resources import (
 )
 from orgalerts.model.scope import Scope
 from orgalerts.model.severity import Severity, admits
-from orgalerts.sides import forwarding
+from orgalerts.sides import destinations, forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
 from orgalerts.sides.identity_center import ic_account
@@ -135,7 +136,9 @@ def _rule_targets(
     topic = forwarding.target(
         f"{key}/{names.central_target_id}", central.topic_arn, transformer=canonical_json(transformer), dlq_arn=dlq_arn
     )
-    return [topic] if admits(Severity.INFO, severity) else []
+    topics = [topic] if admits(Severity.INFO, severity) else []
+    text = message or message_from_transformer(transformer)
+    return [*topics, *destinations.destination_targets(config, key, severity, text)]
 
 
 def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
@@ -481,15 +484,16 @@ CENTRAL_GRANTS: tuple[Grant, ...] = (
 class CentralSide(Side):
     name = "central"
     where = Where.CENTRAL
-    kinds = KINDS
-    services = ("events", "sns", "sqs")
-    required_actions = CENTRAL_GRANTS
+    # Chat, paging and webhook destinations (sides/destinations.py) live here too: the central rules target them.
+    kinds = (*KINDS[:-2], *destinations.KINDS, *KINDS[-2:])  # before rules and targets
+    services = ("events", "sns", "sqs", "iam")
+    required_actions = CENTRAL_GRANTS + destinations.GRANTS
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
-        return central_resources(config, scope)
+        return central_resources(config, scope) + destinations.desired(config)
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
-        return read_central(clients, config)
+        return destinations.read(clients, config, read_central(clients, config))
 
     def other_regions(self, config: Config) -> list[str]:
         return sorted(scanned_regions() - {config.region})
@@ -498,7 +502,7 @@ class CentralSide(Side):
         return left_in_region(clients, config)
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
-        return CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep)
+        return destinations.writer(CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep), config)
 
     def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
         wanted = {r.key for r in desired}
@@ -507,7 +511,7 @@ class CentralSide(Side):
                 f"notification.emails is empty: alerts reach topic {config.names.topic} but no e-mail subscriber; "
                 "add an address, or subscribe your own endpoint to the topic"
             ]
-            if desired and not config.notification.emails
+            if desired and not config.notification.emails and not config.destinations
             else []
         )
         return nobody + [
