@@ -59,7 +59,11 @@ def _alert_text(body: str, prefix: str) -> str:
         return f"{RESENT_MARK}\n{body}"
     if not isinstance(event, dict):
         return f"{RESENT_MARK}\n{body}"
-    transformer = tamper_input_transformer() if is_tamper_event(event, prefix) else _route_transformer(event, prefix)
+    if is_tamper_event(event, prefix):
+        identity = (event.get("detail") or {}).get("userIdentity")
+        transformer = tamper_input_transformer(principal=isinstance(identity, dict) and "arn" in identity)
+    else:
+        transformer = _route_transformer(event, prefix)
     return f"{RESENT_MARK}\n{render(event, transformer)}"
 
 

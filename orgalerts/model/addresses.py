@@ -103,6 +103,15 @@ class Names:
         return f"{self.prefix}central-watch"
 
     @property
+    def tamper_anon_rule(self) -> str:
+        """The tamper rule for callers without a principal ARN (its message names none)."""
+        return f"{self.prefix}tamper-anon"
+
+    @property
+    def central_watch_anon_rule(self) -> str:
+        return f"{self.prefix}central-watch-anon"
+
+    @property
     def org_forwarder_role(self) -> str:
         return f"{self.prefix}org-forwarder"
 

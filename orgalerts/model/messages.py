@@ -21,7 +21,8 @@ from typing import Any
 # whatever text the CloudTrail record's eventTime has); eventName, eventSource, awsRegion and
 # sourceIPAddress are "Optional: False" in every CloudTrail record
 # (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html);
-# the principal's ARN, the eventID and errorCode are not guaranteed, so the routes split on them (routes.py)
+# so is eventID ("Optional: False"; a link to the event in the CloudTrail console needs it). The principal's ARN
+# and errorCode are not guaranteed, and requestParameters may be null, so the routes split on them (routes.py)
 # and only a route whose pattern requires one uses it.
 INPUT_PATHS: dict[str, str] = {
     "account": "$.account",
@@ -34,6 +35,7 @@ INPUT_PATHS: dict[str, str] = {
     "errorCode": "$.detail.errorCode",
     "errorMessage": "$.detail.errorMessage",
     "eventId": "$.detail.eventID",
+    "params": "$.detail.requestParameters",
 }
 ALWAYS_PRESENT = ("account", "time", "region", "action", "service", "sourceIp")
 
@@ -57,25 +59,30 @@ TIER_SUMMARY: dict[str, str] = {
 }
 
 
-def _call_details(*, principal: bool, denied: bool, event_id: bool) -> list[str]:
-    who = (
-        "<principal>" if principal else "no principal ARN in the record (an AWS service, or a caller AWS did not name)"
-    )
+NO_PRINCIPAL = "no principal ARN in the record (an AWS service, or a caller AWS did not name)"
+# The request parameters (which user, role, policy), on a line of their own under "What": an object placed inside
+# a quoted template string "loses its inner quotes" (substitute), so it reads {roleName:app,policyArn:...}. Only
+# routes whose events have non-null requestParameters show it (null would read "null"); where the record has
+# none at all (EventBridge then creates no variable), the line is left blank rather than a label without a value.
+PARAMS_LINE = "        <params>"
+
+
+def _call_details(*, principal: bool, denied: bool, params: bool = False) -> list[str]:
     lines = [
-        f"Who:    {who}",
+        f"Who:    {'<principal>' if principal else NO_PRINCIPAL}",
         "What:   <action> on <service>",
+        *([PARAMS_LINE] if params else []),
         "Where:  account <account>, region <region>",
         "When:   <time>",
         "From:   <sourceIp>",
     ]
     if denied:
         lines.append("Error:  <errorCode> <errorMessage>")
-    if event_id:
-        lines.append(f"Event:  {CONSOLE_LINK}")
+    lines.append(f"Event:  {CONSOLE_LINK}")
     return lines
 
 
-def alert_message(severity: Any, *, denied: bool, principal: bool, event_id: bool) -> Message:
+def alert_message(severity: Any, *, denied: bool, principal: bool, params: bool) -> Message:
     """The message of one central route: its tier, outcome and the fields its events are sure to carry."""
     tier = str(getattr(severity, "value", severity)).upper()
     by = "by <principal>" if principal else "by a caller without a principal ARN"
@@ -84,7 +91,7 @@ def alert_message(severity: Any, *, denied: bool, principal: bool, event_id: boo
     else:
         headline = f"[orgalerts] {tier} in account <account>: <action> {by}"
     why = f"Severity: {tier}{' (one tier lower: the call failed)' if denied else ''}, for {TIER_SUMMARY[tier.lower()]}"
-    lines = (why, "", *_call_details(principal=principal, denied=denied, event_id=event_id), "", FOOTER)
+    lines = (why, "", *_call_details(principal=principal, denied=denied, params=params), "", FOOTER)
     used = {name for line in (headline, *lines) for name in _PLACEHOLDER_NAMES.findall(line)}
     return Message({k: v for k, v in INPUT_PATHS.items() if k in used}, headline, lines)
 
@@ -123,27 +130,34 @@ def _multiline(lines: list[str]) -> str:
     return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
 
 
-# The message of the most common route (info, success, principal ARN and eventID present): what `verify`
-# shows when it cannot tell the route, and what tests render by default.
-TEMPLATE_MESSAGE = alert_message("info", denied=False, principal=True, event_id=True)
+# The message of the most common route (info, success, principal ARN and request parameters present): what
+# `verify` shows when it cannot tell the route, and what tests render by default.
+TEMPLATE_MESSAGE = alert_message("info", denied=False, principal=True, params=True)
 TEMPLATE = TEMPLATE_MESSAGE.email_transformer()["InputTemplate"]
 
-# Tamper events are calls on orgalerts' own rules, roles, bus and topic, or on CloudTrail logging, made by
-# people or automation: the principal's ARN and the eventID are part of every such record (eventID is
-# "Optional: False", record-contents page above; callers without an ARN are AWS services, which do not change
-# these resources).
-TAMPER_TEMPLATE = _multiline(
-    [
-        "[orgalerts] TAMPER ALERT (HIGH) in account <account>: <action> by <principal> changed orgalerts' own alerting",
-        "",
-        "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
-        "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
-        "",
-        *_call_details(principal=True, denied=False, event_id=True),
-        "",
-        "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
-    ]
-)
+# Tamper events are calls on orgalerts' own rules, roles, bus and topic, or on CloudTrail logging, made by people,
+# automation or another account: the caller's ARN is not guaranteed (a cross-account caller is recorded as type
+# AWSAccount with an account id and no ARN, an AWS service as AWSService: cloudtrail-event-reference-user-identity.html),
+# so the tamper rules come in two shapes too (patterns.with_principal_shape) and each has its own text.
+
+
+def tamper_template(principal: bool = True) -> str:
+    by = "by <principal>" if principal else "by a caller without a principal ARN"
+    return _multiline(
+        [
+            f"[orgalerts] TAMPER ALERT (HIGH) in account <account>: <action> {by} changed orgalerts' own alerting",
+            "",
+            "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
+            "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
+            "",
+            *_call_details(principal=principal, denied=False),
+            "",
+            "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
+        ]
+    )
+
+
+TAMPER_TEMPLATE = tamper_template()
 
 ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     "action": "$.detail.eventName",
@@ -184,9 +198,11 @@ def alert_input_transformer() -> dict[str, Any]:
     return TEMPLATE_MESSAGE.email_transformer()
 
 
-def tamper_input_transformer() -> dict[str, Any]:
-    used = set(_PLACEHOLDER_NAMES.findall(TAMPER_TEMPLATE))
-    return {"InputPathsMap": {k: v for k, v in INPUT_PATHS.items() if k in used}, "InputTemplate": TAMPER_TEMPLATE}
+def tamper_input_transformer(principal: bool = True) -> dict[str, Any]:
+    """The tamper rules' text; `principal`: the rule's events carry the caller's ARN."""
+    template = tamper_template(principal)
+    used = set(_PLACEHOLDER_NAMES.findall(template))
+    return {"InputPathsMap": {k: v for k, v in INPUT_PATHS.items() if k in used}, "InputTemplate": template}
 
 
 def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:

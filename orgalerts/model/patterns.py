@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orgalerts.model.addresses import Names
-from orgalerts.model.routes import Route, routes
+from orgalerts.model.routes import Carve, Route, routes
 
 # EventBridge only delivers read-only CloudTrail management events to rules in this state.
 STATE_ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
@@ -502,11 +502,28 @@ def member_watchdog_pattern(p: PatternInputs) -> dict[str, Any]:
     return {"$or": [*watch_branches(p.member_rule, p.forwarder_role), trail_branch()]}
 
 
-def central_routes(p: PatternInputs) -> list[Route]:
+def central_routes(p: PatternInputs, carve: Carve | None = None) -> list[Route]:
     """The central alert rules, one per severity, outcome and message shape (model/routes.py). Exclusions, noise
     presets and the pattern choice act at the member rule; calls on orgalerts' own roles go to the tamper rule
-    when tamper alerts are on."""
-    return routes(p.sources, skip_role_prefix=p.prefix if p.tamper_alerts else "")
+    when tamper alerts are on; `carve`: the organizations events the account-change rule alerts on."""
+    return routes(p.sources, skip_role_prefix=p.prefix if p.tamper_alerts else "", carve=carve)
+
+
+def route_state(route: Route, p: PatternInputs) -> str:
+    """A central route's rule state: the alert pattern's, or all management events when the route can match STS
+    calls, which AWS records read-only (member_rule_state): a rule in state ENABLED would never see them."""
+    if "aws.sts" in route.sources:
+        return STATE_ALL_MANAGEMENT_EVENTS
+    return PATTERNS[p.pattern].state
+
+
+def with_principal_shape(pattern: dict[str, Any], arn: bool) -> dict[str, Any]:
+    """`pattern` (one event pattern, or a `$or` of them) for callers with (`arn`) or without a principal ARN, so
+    a rule's message names the principal only where every event it matches has one."""
+    shaped = json.loads(json.dumps(pattern))
+    for branch in shaped.get("$or", [shaped]):
+        branch.setdefault("detail", {}).setdefault("userIdentity", {})["arn"] = [{"exists": arn}]
+    return shaped
 
 
 def central_tamper_pattern(prefix: str) -> dict[str, Any]:
@@ -529,11 +546,17 @@ def deployed_patterns(
     desired.py falls back to a whole-organization pattern when the OU list is too long).
     """
     out = {"member forwarding rule": member_forwarding_pattern(p)}
-    out.update({f"central rule {p.prefix}{route.name}": route.pattern for route in central_routes(p)})
+    carve = Carve(target_ou_ids, whole_organization) if target_ou_ids is not None else None
+    out.update({f"central rule {p.prefix}{route.name}": route.pattern for route in central_routes(p, carve)})
     if p.tamper_alerts:
         out["member watchdog rule"] = member_watchdog_pattern(p)
-        out["central tamper rule"] = central_tamper_pattern(p.prefix)
-        out["central watch rule"] = central_watch_pattern(bus_name, topic_arn)
+        for arn in (True, False):
+            out[f"central tamper rule{'' if arn else ' (anon)'}"] = with_principal_shape(
+                central_tamper_pattern(p.prefix), arn
+            )
+            out[f"central watch rule{'' if arn else ' (anon)'}"] = with_principal_shape(
+                central_watch_pattern(bus_name, topic_arn), arn
+            )
     if target_ou_ids is not None:
         out["account change rule"] = account_change_pattern(target_ou_ids, whole_organization)
     if "organizations" in p.sources:

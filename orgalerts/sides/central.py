@@ -32,7 +32,7 @@ from orgalerts.sides import destinations, forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
 from orgalerts.sides.identity_center import ic_account
-from orgalerts.sides.org_watch import account_change_pattern
+from orgalerts.sides.org_watch import account_change_carve, account_change_pattern
 
 BUS = Kind("bus", "central bus")
 BUS_POLICY = Kind("bus-policy", "bus policy")
@@ -83,28 +83,36 @@ def bus_policy(config: Config, scope: Scope) -> str:
     return canonical_policy({"Version": "2012-10-17", "Statement": statements})
 
 
-def route_rule_names(config: Config) -> list[str]:
+def alert_routes(config: Config, scope: Scope) -> list[routes.Route]:
+    """The central alert routes of this configuration and scope (the scope decides which organizations events the
+    account-change rule takes: `org_watch.account_change_carve`)."""
+    return patterns.central_routes(config.patterns, account_change_carve(config, scope))
+
+
+def route_rule_names(config: Config, scope: Scope) -> list[str]:
     """The central alert rules of this configuration: one per severity, outcome and message shape."""
-    return [f"{config.names.prefix}{route.name}" for route in patterns.central_routes(config.patterns)]
+    return [f"{config.names.prefix}{route.name}" for route in alert_routes(config, scope)]
 
 
-def central_rule_arns(config: Config) -> list[str]:
+def central_rule_arns(config: Config, scope: Scope) -> list[str]:
     """Every rule that may publish to the topic or dead-letter into the central queue."""
     central = config.central
     names = central.names
-    arns = [rule_arn(central.region, central.account_id, names.central_bus, r) for r in route_rule_names(config)]
+    bus = names.central_bus
+    arns = [rule_arn(central.region, central.account_id, bus, r) for r in route_rule_names(config, scope)]
     if config.alerts.account_changes:
-        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule))
+        arns.append(rule_arn(central.region, central.account_id, bus, names.account_change_rule))
     if config.alerts.tamper_alerts:
-        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.tamper_rule))
-        arns.append(rule_arn(central.region, central.account_id, "default", names.central_watch_rule))
+        arns += [rule_arn(central.region, central.account_id, bus, r) for r in (names.tamper_rule, names.tamper_anon_rule)]
+        arns += [rule_arn(central.region, central.account_id, "default", r)
+                 for r in (names.central_watch_rule, names.central_watch_anon_rule)]  # fmt: skip
     return sorted(arns)
 
 
-def topic_policy(config: Config) -> str:
+def topic_policy(config: Config, scope: Scope) -> str:
     """Only EventBridge may publish, and only for orgalerts' central rules."""
-    topic_arn = config.central.topic_arn
-    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", topic_arn, central_rule_arns(config))
+    arns = central_rule_arns(config, scope)
+    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", config.central.topic_arn, arns)
 
 
 def _alerting_rule(
@@ -146,9 +154,8 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
     names = config.names
     alerts = config.alerts
     bus = names.central_bus
-    state = patterns.get_pattern(alerts.pattern).state
     resources: list[Resource] = []
-    for route in patterns.central_routes(config.patterns):
+    for route in alert_routes(config, scope):
         outcome = "denied attempts" if route.denied else "changes"
         resources += _alerting_rule(
             config,
@@ -158,7 +165,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
             f"orgalerts: {route.severity.value} {outcome} from member accounts, formatted for the topic",
             route.message.email_transformer(),
             route.severity,
-            state=state,
+            state=patterns.route_state(route, config.patterns),
             message=route.message,
         )
     if alerts.account_changes:
@@ -178,27 +185,26 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
 
 
 def _tamper_rules(config: Config) -> list[Resource]:
-    # High: someone weakened the alerting itself; whatever they do next may raise no alert.
+    """High: someone weakened the alerting itself; whatever they do next may raise no alert. Each rule comes in
+    two shapes, callers with and without a principal ARN (messages.tamper_template)."""
     names = config.names
     tamper = patterns.central_tamper_pattern(names.prefix)
-    transformer = messages.tamper_input_transformer()
-    return _alerting_rule(
-        config,
-        names.central_bus,
-        names.tamper_rule,
-        tamper,
-        "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
-        transformer,
-        Severity.HIGH,
-    ) + _alerting_rule(
-        config,
-        "default",
-        names.central_watch_rule,
-        patterns.central_watch_pattern(names.central_bus, config.central.topic_arn),
-        "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
-        transformer,
-        Severity.HIGH,
-    )
+    watch = patterns.central_watch_pattern(names.central_bus, config.central.topic_arn)
+    resources: list[Resource] = []
+    for arn, tamper_rule, watch_rule in ((True, names.tamper_rule, names.central_watch_rule),
+                                         (False, names.tamper_anon_rule, names.central_watch_anon_rule)):  # fmt: skip
+        transformer = messages.tamper_input_transformer(principal=arn)
+        callers = "" if arn else " (callers without a principal ARN)"
+        resources += _alerting_rule(
+            config, names.central_bus, tamper_rule, patterns.with_principal_shape(tamper, arn),
+            f"orgalerts: tamper alerts for member forwarding and CloudTrail logging{callers}", transformer, Severity.HIGH,
+        )  # fmt: skip
+        resources += _alerting_rule(
+            config, "default", watch_rule, patterns.with_principal_shape(watch, arn),
+            f"orgalerts: tamper alerts for the central bus, its policy, rules and topic{callers}", transformer,
+            Severity.HIGH,
+        )  # fmt: skip
+    return resources
 
 
 def central_resources(config: Config, scope: Scope) -> list[Resource]:
@@ -209,7 +215,7 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
         Resource("bus", names.central_bus),
         Resource("bus-policy", names.central_bus, {"document": bus_policy(config, scope)}),
         Resource("topic", names.topic),
-        Resource("topic-policy", names.topic, {"document": topic_policy(config)}),
+        Resource("topic-policy", names.topic, {"document": topic_policy(config, scope)}),
     ]
     resources += [
         Resource("subscription", f"{names.topic}/email/{email}", {"protocol": "email", "endpoint": email})
@@ -217,7 +223,7 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
     ]
     if config.alerts.dead_letter_queues:
         dlq_arn = central.queue_arn(names.central_dlq)
-        resources.append(forwarding.queue(names.central_dlq, dlq_arn, central_rule_arns(config)))
+        resources.append(forwarding.queue(names.central_dlq, dlq_arn, central_rule_arns(config, scope)))
     return resources + _alert_rules(config, scope)
 
 
@@ -282,9 +288,10 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
     if any(r.kind == "bus" and r.managed for r in found):
         for rule in route_rules_on_bus(events, names.central_bus, names.prefix):
             found += forwarding.read_rule(events, names.central_bus, rule)
-        found += forwarding.read_rule(events, names.central_bus, names.tamper_rule)
-        found += forwarding.read_rule(events, names.central_bus, names.account_change_rule)
-    found += forwarding.read_rule(events, "default", names.central_watch_rule)
+        for rule in (names.tamper_rule, names.tamper_anon_rule, names.account_change_rule):
+            found += forwarding.read_rule(events, names.central_bus, rule)
+    for rule in (names.central_watch_rule, names.central_watch_anon_rule):
+        found += forwarding.read_rule(events, "default", rule)
     found += read_topic(clients.sns, central.topic_arn, names.topic)
     found += forwarding.read_queue(clients.sqs, names.central_dlq)
     return found
@@ -409,20 +416,28 @@ def all_central_rule_arns(config: Config, region: str = "*") -> list[str]:
     central = config.central
     names = central.names
     # `<prefix>alert*`: the alert routes of any configuration and the single alert rule of earlier versions.
-    on_bus = [f"{names.prefix}{routes.ROUTE_PREFIX}*", names.account_change_rule, names.tamper_rule]
+    on_bus = [f"{names.prefix}{routes.ROUTE_PREFIX}*", names.account_change_rule, names.tamper_rule,
+              names.tamper_anon_rule]  # fmt: skip
     arns = [rule_arn(region, central.account_id, names.central_bus, rule) for rule in on_bus]
-    return [*arns, rule_arn(region, central.account_id, "default", names.central_watch_rule)]
+    on_default = (names.central_watch_rule, names.central_watch_anon_rule)
+    return [*arns, *(rule_arn(region, central.account_id, "default", rule) for rule in on_default)]
 
 
 def managed_central_rule_arns(config: Config) -> list[str]:
-    """What this configuration creates: the routes by one wildcard (their number follows the sources), the rest
-    by name."""
+    """What this configuration creates: the routes by one wildcard (their number follows the sources and the
+    scope), the rest by name."""
     central = config.central
     names = central.names
     routes_arn = rule_arn(
         central.region, central.account_id, names.central_bus, f"{names.prefix}{routes.ROUTE_PREFIX}-*"
     )
-    others = [a for a in central_rule_arns(config) if not a.startswith(routes_arn[:-1])]
+    others = [rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule)
+              ] if config.alerts.account_changes else []  # fmt: skip
+    if config.alerts.tamper_alerts:
+        others += [rule_arn(central.region, central.account_id, names.central_bus, r)
+                   for r in (names.tamper_rule, names.tamper_anon_rule)]  # fmt: skip
+        others += [rule_arn(central.region, central.account_id, "default", r)
+                   for r in (names.central_watch_rule, names.central_watch_anon_rule)]  # fmt: skip
     return sorted([routes_arn, *others])
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from orgalerts.config import Config
-from orgalerts.model import patterns
+from orgalerts.model import patterns, routes
 from orgalerts.model.addresses import MEMBER_REGION, role_arn, rule_arn
 from orgalerts.model.resources import Resource, canonical_json
 from orgalerts.model.scope import Scope
@@ -38,15 +38,26 @@ def account_change_pattern(scope: Scope) -> dict[str, object]:
     return pattern
 
 
+def _whole(scope: Scope) -> bool:
+    """Whether the account-change rule takes every move (the whole organization, or the OU list fell back)."""
+    fallback = patterns.to_json(patterns.account_change_pattern((), True))
+    return scope.whole_organization or patterns.to_json(account_change_pattern(scope)) == fallback
+
+
 def organizations_alert_pattern(config: Config, scope: Scope) -> dict[str, object]:
     """At the central bus: the organizations source's events less those the account-change rule alerts on
     (same OU list and same fallback as `account_change_pattern`), so each event is alerted once."""
     if not config.alerts.account_changes:
         return patterns.organizations_branch()
-    whole = patterns.to_json(account_change_pattern(scope)) == patterns.to_json(
-        patterns.account_change_pattern((), True)
-    )
-    return patterns.organizations_alert_pattern(scope.target_ou_ids, whole or scope.whole_organization)
+    return patterns.organizations_alert_pattern(scope.target_ou_ids, _whole(scope))
+
+
+def account_change_carve(config: Config, scope: Scope) -> routes.Carve | None:
+    """What the central alert routes leave to the account-change rule (joins, moves into target OUs), when both
+    that rule and the organizations source are on: the routes and the rule never match the same event."""
+    if not (config.alerts.account_changes and config.source_on("organizations")):
+        return None
+    return routes.Carve(scope.target_ou_ids, _whole(scope))
 
 
 def watching(config: Config) -> bool:
