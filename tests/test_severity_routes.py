@@ -17,7 +17,6 @@ from moto.events.models import EventPattern
 
 from orgalerts.model import matching, messages, patterns, routes
 from orgalerts.model.patterns import READ_ONLY_PREFIXES
-from orgalerts.sandbox import fidelity
 from orgalerts.model.severity import (
     ADMIN_POLICY_ARNS,
     QUARANTINE_POLICY_ARNS,
@@ -26,6 +25,7 @@ from orgalerts.model.severity import (
     Severity,
     classify,
 )
+from orgalerts.sandbox import fidelity
 
 PREFIX = "orgalerts-"
 ALL_SOURCES = ("iam", "organizations", "identity-center", "root-activity", "sts")

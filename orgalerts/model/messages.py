@@ -137,8 +137,9 @@ TEMPLATE = TEMPLATE_MESSAGE.email_transformer()["InputTemplate"]
 
 # Tamper events are calls on orgalerts' own rules, roles, bus and topic, or on CloudTrail logging, made by people,
 # automation or another account: the caller's ARN is not guaranteed (a cross-account caller is recorded as type
-# AWSAccount with an account id and no ARN, an AWS service as AWSService: cloudtrail-event-reference-user-identity.html),
-# so the tamper rules come in two shapes too (patterns.with_principal_shape) and each has its own text.
+# AWSAccount with an account id and no ARN, an AWS service as AWSService:
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html), so
+# the tamper rules come in two shapes too (patterns.with_principal_shape) and each has its own text.
 
 
 def tamper_template(principal: bool = True) -> str:
@@ -152,7 +153,8 @@ def tamper_template(principal: bool = True) -> str:
             "",
             *_call_details(principal=principal, denied=False),
             "",
-            "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
+            "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and "
+            "investigate.",
         ]
     )
 

@@ -520,7 +520,7 @@ def route_state(route: Route, p: PatternInputs) -> str:
 def with_principal_shape(pattern: dict[str, Any], arn: bool) -> dict[str, Any]:
     """`pattern` (one event pattern, or a `$or` of them) for callers with (`arn`) or without a principal ARN, so
     a rule's message names the principal only where every event it matches has one."""
-    shaped = json.loads(json.dumps(pattern))
+    shaped: dict[str, Any] = json.loads(json.dumps(pattern))
     for branch in shaped.get("$or", [shaped]):
         branch.setdefault("detail", {}).setdefault("userIdentity", {})["arn"] = [{"exists": arn}]
     return shaped

@@ -168,9 +168,7 @@ def explicit_names(service: Service) -> list[str]:
     return sorted({name for e in TABLE if e.event_source == service.event_source for name in e.names})
 
 
-def _calls(
-    service: Service, tier: Severity, denied: bool, params: bool, carve: Carve | None
-) -> list[dict[str, Any]]:
+def _calls(service: Service, tier: Severity, denied: bool, params: bool, carve: Carve | None) -> list[dict[str, Any]]:
     """Detail fields of the calls of one service that are `tier` (for the outcome); grouped by identical case."""
     grouped: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for name in explicit_names(service):

@@ -103,7 +103,9 @@ def central_rule_arns(config: Config, scope: Scope) -> list[str]:
     if config.alerts.account_changes:
         arns.append(rule_arn(central.region, central.account_id, bus, names.account_change_rule))
     if config.alerts.tamper_alerts:
-        arns += [rule_arn(central.region, central.account_id, bus, r) for r in (names.tamper_rule, names.tamper_anon_rule)]
+        arns += [
+            rule_arn(central.region, central.account_id, bus, r) for r in (names.tamper_rule, names.tamper_anon_rule)
+        ]
         arns += [rule_arn(central.region, central.account_id, "default", r)
                  for r in (names.central_watch_rule, names.central_watch_anon_rule)]  # fmt: skip
     return sorted(arns)
@@ -197,7 +199,8 @@ def _tamper_rules(config: Config) -> list[Resource]:
         callers = "" if arn else " (callers without a principal ARN)"
         resources += _alerting_rule(
             config, names.central_bus, tamper_rule, patterns.with_principal_shape(tamper, arn),
-            f"orgalerts: tamper alerts for member forwarding and CloudTrail logging{callers}", transformer, Severity.HIGH,
+            f"orgalerts: tamper alerts for member forwarding and CloudTrail logging{callers}", transformer,
+            Severity.HIGH,
         )  # fmt: skip
         resources += _alerting_rule(
             config, "default", watch_rule, patterns.with_principal_shape(watch, arn),
