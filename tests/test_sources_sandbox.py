@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from orgalerts.config import Config, IdentityCenterConfig, load_config
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, RunReport, exit_code
 from orgalerts.engine.runner import Runner
+from orgalerts.model.messages import message_problems
 from orgalerts.sandbox import Sandbox, parse_sandbox_spec
 from orgalerts.sandbox.cloudtrail import emit_root_sign_in
 
@@ -139,7 +141,24 @@ def _names(events: list[dict[str, Any]]) -> list[str]:
     return sorted(e["detail"]["eventName"] for e in events)
 
 
-def test_organizations__scp_and_delegated_admin_changes__each_reaches_the_central_bus_once(deployed: Deployed) -> None:
+_HEADLINE = re.compile(r'^"\[orgalerts\] (CRITICAL|HIGH|MEDIUM|INFO)( DENIED attempt)? in account (\d{12}): (\w+) ')
+
+
+def _alerts(deployed: Deployed, sqs: Any, url: str) -> list[tuple[str, str, str]]:
+    """(tier, account, action) of every alert the topic delivered since the last call, sorted; each a clean text."""
+    found = []
+    for text in deployed.topic_messages(sqs, url):
+        match = _HEADLINE.match(text)
+        assert match, text
+        assert message_problems(text) == [], text
+        found.append((match.group(1), match.group(3), match.group(4)))
+    return sorted(found)
+
+
+def test_organizations__scp_and_delegated_admin_changes__each_one_event_and_one_alert_at_its_tier(
+    deployed: Deployed,
+) -> None:
+    sqs, url = deployed.subscribe_topic()
     orgs = deployed.client("organizations")
     root = orgs.list_roots()["Roots"][0]["Id"]
     if not any(
@@ -148,6 +167,7 @@ def test_organizations__scp_and_delegated_admin_changes__each_reaches_the_centra
     ):
         orgs.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
     deployed.bus_events()
+    deployed.topic_messages(sqs, url)
     content = json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
     )
@@ -165,9 +185,16 @@ def test_organizations__scp_and_delegated_admin_changes__each_reaches_the_centra
          "DeregisterDelegatedAdministrator", "DeletePolicy"]
     )  # fmt: skip
     assert {e["account"] for e in events} == {MANAGEMENT}
+    assert _alerts(deployed, sqs, url) == sorted(
+        [("INFO", MANAGEMENT, "CreatePolicy"), ("INFO", MANAGEMENT, "AttachPolicy"),
+         ("HIGH", MANAGEMENT, "DetachPolicy"), ("MEDIUM", MANAGEMENT, "RegisterDelegatedAdministrator"),
+         ("MEDIUM", MANAGEMENT, "DeregisterDelegatedAdministrator"), ("HIGH", MANAGEMENT, "DeletePolicy")]
+    )  # fmt: skip
 
 
-def test_organizations__move_into_target_ou__one_event_and_one_account_change_alert(deployed: Deployed) -> None:
+def test_organizations__move_into_target_ou__one_event_and_one_account_change_alert__move_out_one_info_alert(
+    deployed: Deployed,
+) -> None:
     sqs, url = deployed.subscribe_topic()
     orgs = deployed.client("organizations")
     newcomer, research, development = "444444444402", "ou-sbx0-research", "ou-sbx0-develop1"
@@ -178,13 +205,15 @@ def test_organizations__move_into_target_ou__one_event_and_one_account_change_al
         assert "ACCOUNT NOT COVERED YET" in alert
     finally:
         orgs.move_account(AccountId=newcomer, SourceParentId=development, DestinationParentId=research)
-    assert _names(deployed.bus_events()) == ["MoveAccount"]  # out of the target OU: forwarded, no account change
-    assert deployed.topic_messages(sqs, url) == []
+    # Out of the target OU: forwarded, no account change; the organizations source alerts on it, once.
+    assert _names(deployed.bus_events()) == ["MoveAccount"]
+    assert _alerts(deployed, sqs, url) == [("INFO", MANAGEMENT, "MoveAccount")]
 
 
-def test_identity_center__permission_set_assignment_and_user__each_reaches_the_central_bus_once(
+def test_identity_center__permission_set_assignment_and_user__each_one_event_and_one_alert_at_its_tier(
     deployed: Deployed,
 ) -> None:
+    sqs, url = deployed.subscribe_topic()
     sso = deployed.client("sso-admin", region=IC_REGION)
     instance = "arn:aws:sso:::instance/ssoins-sandbox00000001"
     created = sso.create_permission_set(InstanceArn=instance, Name="sources-admins")
@@ -203,19 +232,27 @@ def test_identity_center__permission_set_assignment_and_user__each_reaches_the_c
     events = deployed.bus_events()
     assert _names(events) == ["CreateAccountAssignment", "CreatePermissionSet", "CreateUser"]
     assert {(e["account"], e["region"]) for e in events} == {(MANAGEMENT, IC_REGION)}
+    assert _alerts(deployed, sqs, url) == sorted(
+        [("MEDIUM", MANAGEMENT, "CreatePermissionSet"), ("MEDIUM", MANAGEMENT, "CreateAccountAssignment"),
+         ("INFO", MANAGEMENT, "CreateUser")]
+    )  # fmt: skip
 
 
-def test_root_activity__root_sign_in_and_root_access_key__each_reaches_the_central_bus_once(deployed: Deployed) -> None:
+def test_root_activity__root_sign_in__one_event_and_one_critical_alert(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_topic()
     emit_root_sign_in(MEMBER)  # SANDBOX-ONLY: a root console sign-in cannot be made through an API
     (event,) = deployed.bus_events()
     assert (event["source"], event["detail-type"], event["account"]) == (
         "aws.signin", "AWS Console Sign In via CloudTrail", MEMBER,
     )  # fmt: skip
+    assert _alerts(deployed, sqs, url) == [("CRITICAL", MEMBER, "ConsoleLogin")]
     emit_root_sign_in("333333333399")  # the excluded account has no forwarding rule: nothing arrives
     assert deployed.bus_events() == []
+    assert _alerts(deployed, sqs, url) == []
 
 
-def test_sts__assume_root_and_federation_token__each_reaches_the_central_bus_once(deployed: Deployed) -> None:
+def test_sts__assume_root_and_federation_token__each_one_event_and_one_alert_at_its_tier(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_topic()
     sts = deployed.client("sts", MEMBER)  # e.g. the delegated administrator for IAM, in scope
     sts.assume_root(
         TargetPrincipal="333333333302",
@@ -226,6 +263,17 @@ def test_sts__assume_root_and_federation_token__each_reaches_the_central_bus_onc
     events = deployed.bus_events()
     assert _names(events) == ["AssumeRoot", "GetFederationToken"]
     assert {e["account"] for e in events} == {MEMBER}
+    # AssumeRoot is recorded read-only: the central route carrying it takes every management event.
+    assert _alerts(deployed, sqs, url) == [("CRITICAL", MEMBER, "AssumeRoot"), ("HIGH", MEMBER, "GetFederationToken")]
+
+
+def test_iam__one_change__one_event_and_one_alert_at_its_tier(deployed: Deployed) -> None:
+    sqs, url = deployed.subscribe_topic()
+    iam = deployed.client("iam", MEMBER)
+    iam.create_group(GroupName="sources-group")
+    iam.delete_group(GroupName="sources-group")
+    assert _names(deployed.bus_events()) == ["CreateGroup", "DeleteGroup"]
+    assert _alerts(deployed, sqs, url) == [("INFO", MEMBER, "CreateGroup"), ("INFO", MEMBER, "DeleteGroup")]
 
 
 def test_second_deploy__every_source_on__makes_no_write(deployed: Deployed) -> None:
@@ -252,13 +300,14 @@ def test_drift__a_deleted_rule_of_each_source__found_repaired_and_reported_as_ta
     member_events.put_rule(Name=names.member_rule, EventPattern=json.dumps(iam_only), State="ENABLED")
     # Each rule's watchdog reports it, once: per deleted rule RemoveTargets and DeleteRule (the organization
     # watch in us-east-1, Identity Center in its region), and the member rule's PutRule.
-    tamper = [m.split(":", 1)[0] + ":" + m.split(":", 1)[1].split(" changed", 1)[0] for m in
-              deployed.topic_messages(sqs, url) if "TAMPER ALERT" in m]  # fmt: skip
+    messages = deployed.topic_messages(sqs, url)
+    tamper = [m.split(" by ", 1)[0] for m in messages if "TAMPER ALERT" in m]
     assert sorted(tamper) == sorted(
-        [f'"[orgalerts] TAMPER ALERT in account {MANAGEMENT}: {action}' for action in
+        [f'"[orgalerts] TAMPER ALERT (HIGH) in account {MANAGEMENT}: {action}' for action in
          ("RemoveTargets", "DeleteRule", "RemoveTargets", "DeleteRule")]
-        + [f'"[orgalerts] TAMPER ALERT in account {MEMBER}: PutRule']
+        + [f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: PutRule']
     )  # fmt: skip
+    assert len(tamper) == len(messages)  # each change once, as TAMPER, and no other alert
     drift = deployed.engine().converge("drift", Mode.DRIFT)
     assert exit_code(drift) == 3
     found = " | ".join(c for s in drift.sides() for c in s.changes)
