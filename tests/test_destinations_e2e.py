@@ -2,10 +2,9 @@
 plus e-mail (the alert topic), deploy, alerts of known severity, verify, drift on a changed secret and a deleted
 API destination, the secrets nowhere in output or logs, teardown.
 
-Severities here are those of the rules that exist before the severity tiers land (alert rule info, tamper rules
-high, verify routing per destination): the issue's "root CreateAccessKey reaches all four" and "AttachUserPolicy
-of AdministratorAccess reaches mail, chat and webhook" need the tier rules of the alerts-core work; the same
-routing is exercised here with a high (tamper) and an info (CreateGroup) event, and PagerDuty through verify.
+The issue's routing, through the central tier rules: a root CreateAccessKey (critical) reaches all four, an
+AttachUserPolicy of AdministratorAccess (high) mail, chat and the webhook, a CreateGroup (info) mail only; each HTTP
+body parses as its service documents it; a tamper alert (high) routes like any high alert.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.engine.runner import Runner
 from orgalerts.sandbox import Sandbox, eventflow, parse_sandbox_spec
+from orgalerts.sandbox.strict.managed_policies import ensure_aws_managed_policy
 
 CONFIG_PATH = Path(__file__).parent.parent / "config" / "accounts.yaml"
 MEMBER = "333333333301"
@@ -146,6 +146,86 @@ def _mails(sqs: Any, url: str) -> list[str]:
     return [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
 
+def _root_create_access_key(account: str) -> dict[str, Any]:
+    """SANDBOX-ONLY: the sandbox has no root credentials, so the test puts on the member's default bus the event AWS
+    delivers for a root user's CreateAccessKey (userIdentity type Root, no userName: a key for the root user;
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html)."""
+    return {
+        "version": "0", "id": "7f1c0f3e-0000-4000-8000-000000000001", "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam", "account": account, "time": "2026-01-02T03:04:05Z", "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09", "eventTime": "2026-01-02T03:04:05Z", "eventSource": "iam.amazonaws.com",
+            "eventName": "CreateAccessKey", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+            "userAgent": "console.amazonaws.com", "requestParameters": None,
+            "userIdentity": {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
+                             "accountId": account, "accessKeyId": "ASIAEXAMPLE"},
+            "responseElements": {"accessKey": {"accessKeyId": "AKIAEXAMPLE", "status": "Active"}},
+            "eventID": "0c5b8f4e-1111-4222-8333-444455556666", "readOnly": False, "eventType": "AwsApiCall",
+            "managementEvent": True, "recipientAccountId": account, "eventCategory": "Management",
+        },
+    }  # fmt: skip
+
+
+def _documented_bodies(world: World) -> dict[str, dict[str, Any]]:
+    """The one body each HTTP receiver got, checked against its service's documented format."""
+    got: dict[str, dict[str, Any]] = {}
+    for name, receiver in (("chat", world.chat), ("oncall", world.pager), ("hook", world.hook)):
+        assert len(receiver.requests) <= 1, (name, receiver.requests)
+        if receiver.requests:
+            got[name] = receiver.bodies()[0]
+    if "chat" in got:  # Slack incoming webhook: `text` (https://api.slack.com/messaging/webhooks)
+        assert isinstance(got["chat"]["text"], str) and got["chat"]["text"]
+    if "oncall" in got:  # PagerDuty Events API v2 (developer.pagerduty.com/docs/events-api-v2/trigger-events)
+        body = got["oncall"]
+        assert body["routing_key"] == SECRETS["ORGALERTS_PD_KEY"] and body["event_action"] == "trigger"
+        payload = body["payload"]
+        assert payload["severity"] in ("critical", "error", "warning", "info")
+        assert 0 < len(payload["summary"]) <= 1024 and payload["source"]
+    if "hook" in got:
+        assert {"severity", "account", "action", "principal", "link", "text"} <= set(got["hook"])
+        assert world.hook.requests[0]["headers"]["X-Api-Key"] == SECRETS["ORGALERTS_HOOK_KEY"]
+    return got
+
+
+def _mailed(sqs: Any, url: str, action: str) -> list[str]:
+    return [m for m in _mails(sqs, url) if f": {action} " in m.splitlines()[0]]
+
+
+def test_destinations__the_issue_s_three_events__each_reaches_exactly_the_destinations_admitting_its_tier(
+    world: World,
+) -> None:
+    sqs, url = _mail_queue(world, "tiers")
+    iam = world.client("iam", MEMBER)
+    iam.create_user(UserName="bob-tiers")
+    _mails(sqs, url)
+    # Root CreateAccessKey: CRITICAL -> mail, chat (high), PagerDuty (critical), webhook (medium).
+    world.clear()
+    eventflow.deliver(MEMBER, "us-east-1", "default", _root_create_access_key(MEMBER))
+    (mail,) = _mailed(sqs, url, "CreateAccessKey")
+    assert mail.startswith(f'"[orgalerts] CRITICAL in account {MEMBER}: CreateAccessKey by arn:aws:iam::{MEMBER}:root')
+    got = _documented_bodies(world)
+    assert sorted(got) == ["chat", "hook", "oncall"]
+    assert got["oncall"]["payload"]["severity"] == "critical" and got["hook"]["severity"] == "critical"
+    assert got["chat"]["text"].startswith("*CRITICAL* [orgalerts] CRITICAL in account")
+    # AttachUserPolicy of AdministratorAccess: HIGH -> mail, chat, webhook; not PagerDuty.
+    world.clear()
+    ensure_aws_managed_policy(MEMBER, "arn:aws:iam::aws:policy/AdministratorAccess")  # as strict mode does
+    iam.attach_user_policy(UserName="bob-tiers", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    (mail,) = _mailed(sqs, url, "AttachUserPolicy")
+    assert mail.startswith(f'"[orgalerts] HIGH in account {MEMBER}: AttachUserPolicy by ')
+    assert "policyArn:arn:aws:iam::aws:policy/AdministratorAccess" in mail and "userName:bob-tiers" in mail
+    got = _documented_bodies(world)
+    assert sorted(got) == ["chat", "hook"] and got["hook"]["severity"] == "high"
+    # CreateGroup: INFO -> mail only.
+    world.clear()
+    iam.create_group(GroupName="tiers-readers")
+    (mail,) = _mailed(sqs, url, "CreateGroup")
+    assert mail.startswith(f'"[orgalerts] INFO in account {MEMBER}: CreateGroup by ')
+    assert _documented_bodies(world) == {}
+    iam.detach_user_policy(UserName="bob-tiers", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+
+
 def test_destinations__info_event__reaches_mail_only(world: World) -> None:
     sqs, url = _mail_queue(world, "info")
     world.clear()
@@ -165,7 +245,10 @@ def test_destinations__high_event__reaches_mail_chat_and_webhook_not_pagerduty(w
     try:
         assert any("TAMPER ALERT" in m for m in _mails(sqs, url))
         (slack,) = world.chat.bodies()
-        assert slack["text"].startswith("*HIGH* [orgalerts] TAMPER ALERT in account") and "DisableRule" in slack["text"]
+        assert (
+            slack["text"].startswith("*HIGH* [orgalerts] TAMPER ALERT (HIGH) in account")
+            and "DisableRule" in slack["text"]
+        )
         (hook,) = world.hook.bodies()
         assert {hook["severity"], hook["account"], hook["action"]} == {"high", MEMBER, "DisableRule"}
         assert hook["link"].endswith(f"#/events/{hook['event_id']}") and hook["event_id"]

@@ -170,7 +170,7 @@ ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     # joining account's id is in serviceEventDetails (recipientAccountId is the management account).
     "joinedAccount": "$.detail.serviceEventDetails.accountId",
     "principal": "$.detail.userIdentity.arn",
-    "time": "$.detail.eventTime",
+    "time": "$.time",  # as INPUT_PATHS: one name, one path, in every message and payload
 }
 
 _NEW_ACCOUNT = "<movedAccount><createdAccount><joinedAccount>"  # whichever the event has

@@ -66,7 +66,8 @@ PAYLOAD_PATHS: dict[str, str] = {
     "account": "$.account",
     "action": "$.detail.eventName",
     "principal": "$.detail.userIdentity.arn",
-    "time": "$.detail.eventTime",
+    # The envelope's time: ISO 8601 whatever text the record's eventTime holds (messages.INPUT_PATHS).
+    "time": "$.time",
     "region": "$.detail.awsRegion",
     "eventId": "$.detail.eventID",
 }
