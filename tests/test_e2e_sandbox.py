@@ -239,7 +239,7 @@ def test_e2e__forwarding_rule_disabled__tamper_alert_names_account_and_action(de
 
     alerts = deployed.drain(sqs, url)
     assert len(alerts) == 1
-    assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
+    assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: DisableRule')
     assert "name:orgalerts-forward" in alerts[0]
 
 
@@ -250,7 +250,7 @@ def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deploy
     deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
 
     (alert,) = deployed.drain(sqs, url)
-    assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
+    assert alert.startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: DisableRule')
 
 
 def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_empties_it(deployed: Deployed) -> None:
@@ -376,7 +376,7 @@ def test_e2e__put_role_policy_on_own_role__exactly_one_tamper_alert(deployed: De
 
         alerts = deployed.drain(sqs, url)
         assert len(alerts) == 1, alerts
-        assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: PutRolePolicy')
+        assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: PutRolePolicy')
         assert f"roleName:{role}" in alerts[0]
     finally:
         iam = deployed.client("iam", MEMBER)
@@ -393,7 +393,7 @@ def test_e2e__tag_role_on_own_role__one_tamper_alert(deployed: Deployed) -> None
         deployed.drain(sqs, url)
         deployed.client("iam", MEMBER).tag_role(RoleName="orgalerts-forwarder", Tags=[{"Key": "x", "Value": "y"}])
         (alert,) = deployed.drain(sqs, url)
-        assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: TagRole')
+        assert alert.startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: TagRole')
     finally:
         deployed.client("iam", MEMBER).untag_role(RoleName="orgalerts-forwarder", TagKeys=["x"])
 

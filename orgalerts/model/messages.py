@@ -151,7 +151,11 @@ def tamper_template(principal: bool = True) -> str:
             "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
             "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
             "",
-            *_call_details(principal=principal, denied=False),
+            # Every tamper call names what it changes: the tamper patterns select on a request parameter (rule,
+            # role, bus, topic name), and the trail calls' trail name is a required parameter (Name of StopLogging,
+            # DeleteTrail, UpdateTrail; TrailName of PutEventSelectors: CloudTrail API reference), so the
+            # parameters are an object, never null.
+            *_call_details(principal=principal, denied=False, params=True),
             "",
             "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and "
             "investigate.",
