@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from orgalerts.model import routes
+from orgalerts.model import patterns, routes
 from orgalerts.model.matching import matches
-from orgalerts.model.messages import alert_input_transformer, message_problems, render
+from orgalerts.model.messages import alert_input_transformer, message_problems, render, tamper_input_transformer
 
 FIXTURE_PATHS = [
     Path(__file__).parent / "fixtures" / "cloudtrail-iam-createuser.json",
@@ -114,3 +114,35 @@ def test_message__transformer_fits_eventbridge_limits() -> None:
     assert len(transformer["InputPathsMap"]) <= 100
     assert len(transformer["InputTemplate"]) <= 8192
     assert all(path.startswith("$.") for path in transformer["InputPathsMap"].values())
+
+
+def _tamper(arn: bool) -> dict[str, Any]:
+    """A DisableRule on the member forwarding rule; without `arn`, by another account (type AWSAccount, no ARN)."""
+    event = copy.deepcopy(_base_event())
+    event["source"] = "aws.events"
+    event["detail"].update(eventSource="events.amazonaws.com", eventName="DisableRule",
+                           requestParameters={"name": "orgalerts-forward"})  # fmt: skip
+    event["detail"]["userIdentity"] = (
+        {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/mallory", "accountId": "123456789012"}
+        if arn
+        else {"type": "AWSAccount", "principalId": "AIDAEXAMPLE", "accountId": "444455556666"}
+    )
+    return event
+
+
+@pytest.mark.parametrize("arn", [True, False])
+def test_tamper__with_and_without_a_principal_arn__one_tamper_rule_each__clean_text_with_a_who_line(arn: bool) -> None:
+    """A tamper call by a caller without an ARN (another account, an AWS service) lands on the anon tamper rule,
+    whose text names no principal: no empty "Who" line, no dangling "by"."""
+    event = _tamper(arn)
+    tamper = patterns.central_tamper_pattern("orgalerts-")
+    shaped = {shape: patterns.with_principal_shape(tamper, shape) for shape in (True, False)}
+    assert [shape for shape, pattern in shaped.items() if matches(pattern, event)] == [arn]
+    text = render(event, tamper_input_transformer(principal=arn))
+    assert message_problems(text) == [], text
+    (who,) = [line for line in text.splitlines() if line.startswith('"Who:')]
+    assert ("user/mallory" in who) if arn else ("no principal ARN" in who)
+    assert "{name:orgalerts-forward}" in text
+    # The other shape's text over this event shows the debris the split exists for.
+    if not arn:
+        assert message_problems(render(event, tamper_input_transformer(principal=True)))
