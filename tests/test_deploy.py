@@ -97,11 +97,13 @@ def test_deploy__central_side__bus_policy_scoped_to_ous_topic_policy_and_subscri
     topic_policy = json.loads(sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]["Policy"])
     (publish,) = topic_policy["Statement"]
     assert _as_list(publish["Principal"]["Service"]) == ["events.amazonaws.com"]
-    tamper = events.describe_rule(Name="orgalerts-tamper", EventBusName="orgalerts-central")
-    watch = events.describe_rule(Name="orgalerts-central-watch", EventBusName="default")
+    tamper = [events.describe_rule(Name=n, EventBusName="orgalerts-central")["Arn"]
+              for n in ("orgalerts-tamper", "orgalerts-tamper-anon")]  # fmt: skip
+    watch = [events.describe_rule(Name=n, EventBusName="default")["Arn"]
+             for n in ("orgalerts-central-watch", "orgalerts-central-watch-anon")]  # fmt: skip
     joined = events.describe_rule(Name="orgalerts-account-change", EventBusName="orgalerts-central")
     assert sorted(_as_list(publish["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
-        [*route_arns, tamper["Arn"], watch["Arn"], joined["Arn"]]
+        [*route_arns, *tamper, *watch, joined["Arn"]]
     )
     subs = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "secops@example.com")]
