@@ -42,7 +42,7 @@ def admits(min_severity: Severity | str, severity: Severity | str) -> bool:
 
 # --- the classification table ---------------------------------------------------------------------------
 #
-# Which call is which tier. The README's severity table is generated from TABLE (tests/test_severity.py
+# Which call is which tier. The README's severity table is generated from TABLE (tests/test_readme.py
 # checks it), and model/routes.py builds the central rules' event patterns from it. Sources of the choices:
 # the detection rule sets the issue names (Panther's aws_iam_* and aws_root_* rules, Sigma's
 # cloud/aws/cloudtrail rules, Elastic's AWS IAM rules, Stratus Red Team's persistence and privilege-escalation
@@ -236,3 +236,34 @@ def classify(detail: dict[str, Any]) -> Severity:
 
 def is_denied(detail: dict[str, Any]) -> bool:
     return "errorCode" in detail
+
+
+# --- the README's table -------------------------------------------------------------------------------------
+
+
+def _calls_text(entry: Entry) -> str:
+    service = entry.event_source.removesuffix(".amazonaws.com")
+    names = ", ".join(f"`{n}`" for n in entry.names)
+    if entry.condition is None:
+        return f"{service}: {names}"
+    field = entry.condition.field
+    if not entry.condition.values:
+        return f"{service}: {names} with `{field}` set"
+    shown = sorted({v.rsplit("/", 1)[-1] for v in entry.condition.values})
+    return f"{service}: {names} with `{field}` " + " / ".join(f"`{v}`" for v in shown)
+
+
+def readme_table() -> str:
+    """The severity table of the README, generated from TABLE (tests/test_readme.py checks the README)."""
+    rows = [
+        "| tier | events | reason |",
+        "|---|---|---|",
+        f"| critical | any call by the root user (`userIdentity.type` `Root`), every source | {ROOT_REASON} |",
+    ]
+    for entry in TABLE:
+        denied = " (also when denied)" if entry.keeps_tier_when_denied else ""
+        rows.append(f"| {entry.tier.value} | {_calls_text(entry)}{denied} | {entry.reason} |")
+    rows.append(f"| info | every other change of a source in `alerts.sources` | {INFO_REASON} |")
+    rows.append(f"| one tier lower | a failed call (`errorCode`), except root calls and those marked above | "
+                f"{DENIED_REASON} |")  # fmt: skip
+    return "\n".join(rows)
