@@ -19,6 +19,7 @@ from orgalerts.aws import known_regions, partition_regions
 from orgalerts.errors import ConfigError
 from orgalerts.model.addresses import CentralAddress, Names, topic_arn
 from orgalerts.model.patterns import (
+    IGNORE_NAMES,
     MAX_PATTERN_CHARS,
     PATTERN_NAMES,
     PatternInputs,
@@ -26,6 +27,7 @@ from orgalerts.model.patterns import (
     deployed_patterns,
     oversized_patterns,
 )
+from orgalerts.model.severity import NAMES as SEVERITY_NAMES
 
 # `\Z`, not `$` (which also matches before a trailing newline); re.ASCII: IAM's \w is [A-Za-z0-9_], not Unicode.
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
@@ -73,6 +75,57 @@ class NotificationConfig:
     emails: tuple[str, ...]
 
 
+DESTINATION_TYPES = ("email", "slack", "teams", "pagerduty", "webhook")
+# A destination's name goes into resource names (connection and API destination `<prefix>dest-<name>`, the
+# verify rule `<prefix>verify-<name>`, target ids): EventBridge names take [.\-_A-Za-z0-9], 1-64 characters
+# (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_CreateConnection.html, Name), and the
+# prefix takes up to 30 of them.
+DESTINATION_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?\Z")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+# RFC 7230 token characters (an HTTP header name); EventBridge takes them as ApiKeyName.
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}\Z")
+# "Targets per rule: 5" (not adjustable): https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html
+MAX_TARGETS_PER_RULE = 5
+# Every alerting rule keeps its target on the alert topic (notification.emails, and what verify, watch and
+# redrive use); every destination admits critical alerts, so a critical rule has one target per destination.
+MAX_DESTINATIONS = MAX_TARGETS_PER_RULE - 1
+# The keys each type takes besides name, type and min_severity; the first list is required.
+_DESTINATION_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "email": ({"emails"}, set()),
+    "slack": ({"url_env"}, set()),
+    "teams": ({"url_env"}, set()),
+    # url_env: another Events API v2 endpoint, e.g. PagerDuty's EU service region https://events.eu.pagerduty.com/v2/enqueue
+    "pagerduty": ({"routing_key_env"}, {"url_env"}),
+    "webhook": ({"url_env"}, {"header_name", "header_value_env"}),
+}
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One place alerts go: an e-mail list, a Slack or Teams webhook, PagerDuty, or a JSON webhook.
+
+    Secrets are never held here: only the NAMES of the environment variables that hold them, read when a
+    command needs them (`destination_secrets`)."""
+
+    name: str
+    type: str
+    min_severity: str = "info"
+    emails: tuple[str, ...] = ()
+    url_env: str = ""
+    routing_key_env: str = ""
+    header_name: str = ""
+    header_value_env: str = ""
+
+    @property
+    def over_http(self) -> bool:
+        """Delivered through an EventBridge API destination (everything but e-mail)."""
+        return self.type != "email"
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return tuple(e for e in (self.url_env, self.routing_key_env, self.header_value_env) if e)
+
+
 @dataclass(frozen=True)
 class AlertsConfig:
     """What is alerted on, what is left out, and what protects the alerting itself."""
@@ -83,6 +136,25 @@ class AlertsConfig:
     tamper_alerts: bool = True
     dead_letter_queues: bool = True
     account_changes: bool = True
+    ignore: tuple[str, ...] = ()  # noise presets (patterns.IGNORE_PRESETS), applied in the member rule
+    # Which identity changes are alerted on, each opt-in (see README "Sources"): iam, organizations,
+    # identity-center, root-activity, sts.
+    sources: tuple[str, ...] = ("iam",)
+
+
+# `alerts.sources`: where each source's rule lives is in README "Sources".
+SOURCE_NAMES: tuple[str, ...] = ("iam", "organizations", "identity-center", "root-activity", "sts")
+# Sources forwarded by the member rule (the others have rules of their own in one account).
+MEMBER_SOURCES = frozenset({"iam", "root-activity", "sts"})
+
+
+@dataclass(frozen=True)
+class IdentityCenterConfig:
+    """Where IAM Identity Center lives: its account (None: the management account) and home region
+    (None: `region`). Only read with `alerts.sources` including identity-center."""
+
+    account_id: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +199,22 @@ class Config:
     trail: TrailConfig = field(default_factory=TrailConfig)
     guardrail: GuardrailConfig = field(default_factory=GuardrailConfig)
     deploy: DeployConfig = field(default_factory=DeployConfig)
+    identity_center: IdentityCenterConfig = field(default_factory=IdentityCenterConfig)
+
+    @property
+    def identity_center_region(self) -> str:
+        """The Identity Center home region (identity_center.region, else `region`)."""
+        return self.identity_center.region or self.region
+
+    def source_on(self, source: str) -> bool:
+        return source in self.alerts.sources
+
+    # Explicit `destinations`; e-mail destinations with min_severity info are also in notification.emails.
+    destinations: tuple[DestinationConfig, ...] = ()
+
+    @property
+    def http_destinations(self) -> tuple[DestinationConfig, ...]:
+        return tuple(d for d in self.destinations if d.over_http)
 
     @property
     def names(self) -> Names:
@@ -241,13 +329,16 @@ def validate_config(raw: object, source: str) -> Config:
             "trail",
             "guardrail",
             "deploy",
+            "identity_center",
+            "destinations",
         },
     )
     # In the file's reading order, so the first mistake is the one reported.
     region = _region(v, top.get("region", "us-east-1"))
     organization = _organization(v, top["organization"])
     member_role = _member_role(v, top.get("member_role", {}))
-    notification = _notification(v, top["notification"])
+    destinations = _destinations(v, top.get("destinations", []))
+    notification = _notification(v, top["notification"], destinations)
     alerts = _alerts(v, top.get("alerts", {}))
     prefix = v.string(top.get("resource_prefix", "orgalerts-"), "resource_prefix")
     if not PREFIX_RE.match(prefix.rstrip("-")) or len(prefix) > 30:
@@ -262,6 +353,7 @@ def validate_config(raw: object, source: str) -> Config:
     guardrail_raw = v.mapping(top.get("guardrail", {}), "guardrail")
     v.only_keys(guardrail_raw, "guardrail", required=set(), optional={"scp"})
     deploy = _deploy(v, top.get("deploy", {}))
+    identity_center = _identity_center(v, top.get("identity_center", {}), organization)
     return Config(
         source=source,
         region=region,
@@ -275,6 +367,8 @@ def validate_config(raw: object, source: str) -> Config:
         trail=trail,
         guardrail=GuardrailConfig(scp=v.boolean(guardrail_raw.get("scp", False), "guardrail.scp")),
         deploy=deploy,
+        identity_center=identity_center,
+        destinations=destinations,
     )
 
 
@@ -288,15 +382,15 @@ def _deploy(v: _Validator, raw: object) -> DeployConfig:
     return DeployConfig(engine=engine)
 
 
-def _region(v: _Validator, raw: object) -> str:
-    region = v.string(raw, "region")
+def _region(v: _Validator, raw: object, key: str = "region") -> str:
+    region = v.string(raw, key)
     if region not in known_regions():
-        raise ConfigError(v.source, "region", f"an AWS region name such as us-east-1, found {_short(region)!r}")
+        raise ConfigError(v.source, key, f"an AWS region name such as us-east-1, found {_short(region)!r}")
     if region not in partition_regions("aws"):
         # Every ARN orgalerts writes is arn:aws:...; China and GovCloud regions are other partitions.
         raise ConfigError(
             v.source,
-            "region",
+            key,
             f"a region of the standard aws partition (orgalerts writes arn:aws ARNs), found {_short(region)!r}, "
             "which is in another partition (aws-cn or aws-us-gov)",
         )
@@ -337,12 +431,105 @@ def _member_role(v: _Validator, raw: object) -> MemberRoleConfig:
     return MemberRoleConfig(name=role_name, external_id=external_id)
 
 
-def _notification(v: _Validator, raw: object) -> NotificationConfig:
+def _notification(v: _Validator, raw: object, destinations: tuple[DestinationConfig, ...] = ()) -> NotificationConfig:
+    """`emails` may be left out when `destinations` are given. The result's `emails` are every address of the
+    alert topic: notification.emails plus the e-mail destinations with min_severity info (that topic
+    receives every alert, so it is what such a destination is)."""
     notif_raw = v.mapping(raw, "notification")
-    v.only_keys(notif_raw, "notification", required={"account_id", "emails"}, optional=set())
+    required = {"account_id"} if destinations else {"account_id", "emails"}
+    v.only_keys(notif_raw, "notification", required=required, optional={"emails"})
     account_id = _account_id(v.source)(notif_raw["account_id"], "notification.account_id")
-    emails = v.string_list(notif_raw["emails"], "notification.emails", _email(v.source), allow_empty=True)
-    return NotificationConfig(account_id=account_id, emails=emails)
+    emails = v.string_list(notif_raw.get("emails", []), "notification.emails", _email(v.source), allow_empty=True)
+    extra = [e for d in destinations if d.type == "email" and d.min_severity == "info" for e in d.emails]
+    return NotificationConfig(account_id=account_id, emails=tuple(dict.fromkeys([*emails, *extra])))
+
+
+def _destinations(v: _Validator, raw: object) -> tuple[DestinationConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(v.source, "destinations", f"a list of destinations, found {_kind(raw)}")
+    if len(raw) > MAX_DESTINATIONS:
+        raise ConfigError(
+            v.source,
+            "destinations",
+            f"at most {MAX_DESTINATIONS} destinations, found {len(raw)}: an EventBridge rule takes at most "
+            f"{MAX_TARGETS_PER_RULE} targets (the alert topic and one per destination admitting its severity)",
+        )
+    found = tuple(_destination(v, entry, f"destinations[{index}]") for index, entry in enumerate(raw))
+    names = [d.name for d in found]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            raise ConfigError(v.source, f"destinations[{index}].name", f"a unique name, found {name!r} twice")
+    return found
+
+
+def _destination(v: _Validator, raw: object, key: str) -> DestinationConfig:
+    entry = v.mapping(raw, key)
+    kind = entry.get("type")
+    if kind not in DESTINATION_TYPES:
+        raise ConfigError(v.source, f"{key}.type", f"one of {', '.join(DESTINATION_TYPES)}, found {_kind(kind)}")
+    required, optional = _DESTINATION_KEYS[str(kind)]
+    v.only_keys(entry, key, required={"name", "type", *required}, optional={"min_severity", *optional})
+    name = entry["name"]
+    if not isinstance(name, str) or not DESTINATION_NAME_RE.match(name):
+        raise ConfigError(
+            v.source,
+            f"{key}.name",
+            f"1-24 of [a-z0-9-], starting and ending with a letter or digit, found {_kind(name)}",
+        )
+    severity = entry.get("min_severity", "info")
+    if severity not in SEVERITY_NAMES:
+        raise ConfigError(
+            v.source, f"{key}.min_severity", f"one of {', '.join(SEVERITY_NAMES)}, found {_kind(severity)}"
+        )
+    envs = {
+        k: _env_name(v, entry[k], f"{key}.{k}")
+        for k in ("url_env", "routing_key_env", "header_value_env")
+        if k in entry
+    }
+    header = entry.get("header_name", "")
+    if header and (not isinstance(header, str) or not HEADER_NAME_RE.match(header)):
+        raise ConfigError(
+            v.source, f"{key}.header_name", f"an HTTP header name such as X-Api-Key, found {_kind(header)}"
+        )
+    if bool(header) != bool(envs.get("header_value_env")):
+        raise ConfigError(v.source, f"{key}.header_name", "header_name and header_value_env together, or neither")
+    emails = v.string_list(entry["emails"], f"{key}.emails", _email(v.source), False) if kind == "email" else ()
+    if kind == "email" and severity != "info":
+        # E-mail goes through the one alert topic, which receives every alert; a topic per e-mail destination
+        # (for a higher min_severity) is not built yet.
+        raise ConfigError(v.source, f"{key}.min_severity", f"info for an e-mail destination, found {severity!r}")
+    return DestinationConfig(name, str(kind), str(severity), emails, header_name=header, **envs)
+
+
+def _env_name(v: _Validator, value: object, key: str) -> str:
+    if not isinstance(value, str) or not ENV_NAME_RE.match(value):
+        raise ConfigError(
+            v.source, key, f"the name of an environment variable such as ORGALERTS_SLACK_URL, found {_kind(value)}"
+        )
+    return value
+
+
+def destination_secrets(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The secret values of the configured destinations, by environment variable name (never logged or shown).
+
+    Raises ConfigError naming the destination and the variable when one is unset or empty: `plan`, `deploy`,
+    `drift` and `onboard` need them to build (or compare the digests of) connections and API destinations."""
+    values: dict[str, str] = {}
+    for index, destination in enumerate(config.destinations):
+        for attr in ("url_env", "routing_key_env", "header_value_env"):
+            env = str(getattr(destination, attr))
+            if not env:
+                continue
+            value = environ.get(env, "")
+            if not value.strip():
+                raise ConfigError(
+                    config.source,
+                    f"destinations[{index}].{attr}",
+                    f"environment variable {env} set (destination {destination.name!r} reads its "
+                    f"{'URL' if attr == 'url_env' else 'secret'} from it), found it unset or empty",
+                )
+            values[env] = value
+    return values
 
 
 ALERT_KEYS = {
@@ -352,6 +539,8 @@ ALERT_KEYS = {
     "tamper_alerts",
     "dead_letter_queues",
     "account_changes",
+    "ignore",
+    "sources",
 }
 
 
@@ -374,14 +563,46 @@ def _alerts(v: _Validator, raw: object) -> AlertsConfig:
             "alerts.exclude_events",
             f"an empty list with pattern {pattern} (it selects by event name already); use iam-changes or all-iam",
         )
+    ignore = v.string_list(alerts_raw.get("ignore", []), "alerts.ignore", _ignore_preset(source), True)
     return AlertsConfig(
+        ignore=ignore,
         pattern=pattern,
         exclude_principals=exclude_principals,
         exclude_events=exclude_events,
         tamper_alerts=v.boolean(alerts_raw.get("tamper_alerts", True), "alerts.tamper_alerts"),
         dead_letter_queues=v.boolean(alerts_raw.get("dead_letter_queues", True), "alerts.dead_letter_queues"),
         account_changes=v.boolean(alerts_raw.get("account_changes", True), "alerts.account_changes"),
+        sources=_sources(v, alerts_raw.get("sources", ["iam"])),
     )
+
+
+def _sources(v: _Validator, raw: object) -> tuple[str, ...]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or value not in SOURCE_NAMES:
+            raise ConfigError(v.source, key, f"one of {', '.join(SOURCE_NAMES)}, found {_kind(value)}")
+        return value
+
+    sources = v.string_list(raw, "alerts.sources", check, allow_empty=False)
+    if not MEMBER_SOURCES & set(sources):
+        # The member rule must forward something: its pattern cannot be empty.
+        raise ConfigError(
+            v.source, "alerts.sources", "a list with at least one of iam, root-activity, sts (member accounts' sources)"
+        )
+    return sources
+
+
+def _identity_center(v: _Validator, raw: object, organization: OrganizationConfig) -> IdentityCenterConfig:
+    ic_raw = v.mapping(raw, "identity_center")
+    v.only_keys(ic_raw, "identity_center", required=set(), optional={"account_id", "region"})
+    account_raw, region_raw = ic_raw.get("account_id"), ic_raw.get("region")
+    account = _account_id(v.source)(account_raw, "identity_center.account_id") if account_raw is not None else None
+    if account is not None and account in organization.exclude_accounts:
+        # orgalerts never enters an excluded account.
+        raise ConfigError(
+            v.source, "identity_center.account_id", f"an account not in organization.exclude_accounts, found {account}"
+        )
+    region = _region(v, region_raw, "identity_center.region") if region_raw is not None else None
+    return IdentityCenterConfig(account_id=account, region=region)
 
 
 def _trail(v: _Validator, raw: object, prefix: str) -> TrailConfig:
@@ -429,6 +650,8 @@ def pattern_inputs(alerts: AlertsConfig, names: Names) -> PatternInputs:
         forwarder_role=names.forwarder_role,
         watchdog_rule=names.watchdog_rule,
         watchdog_role=names.watchdog_role,
+        ignore=alerts.ignore,
+        sources=alerts.sources,
     )
 
 
@@ -554,6 +777,15 @@ def _event_name(source: str) -> Callable[[object, str], str]:
             raise ConfigError(
                 source, key, f"an API operation name such as CreateServiceLinkedRole, found {_kind(value)}"
             )
+        return value
+
+    return check
+
+
+def _ignore_preset(source: str) -> Callable[[object, str], str]:
+    def check(value: object, key: str) -> str:
+        if not isinstance(value, str) or value not in IGNORE_NAMES:
+            raise ConfigError(source, key, f"one of {', '.join(IGNORE_NAMES)}, found {_kind(value)}")
         return value
 
     return check

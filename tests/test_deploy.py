@@ -12,6 +12,7 @@ from conftest import MANAGEMENT, CallLog, SimOrg, make_engine
 
 from orgalerts.cli.render import to_json
 from orgalerts.engine.results import Mode, exit_code
+from orgalerts.model import routes
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -83,18 +84,26 @@ def test_deploy__central_side__bus_policy_scoped_to_ous_topic_policy_and_subscri
         ]
     )
 
-    rule = events.describe_rule(Name="orgalerts-alert", EventBusName="orgalerts-central")
-    (target,) = events.list_targets_by_rule(Rule="orgalerts-alert", EventBusName="orgalerts-central")["Targets"]
     topic_arn = f"arn:aws:sns:us-east-1:{notification}:orgalerts-alerts"
-    assert target["Arn"] == topic_arn and "InputTransformer" in target
+    route_names = [f"orgalerts-{r.name}" for r in routes.routes(skip_role_prefix="orgalerts-")]
+    route_arns = []
+    for name in route_names:  # one rule per alert route, each with the topic as its one target
+        rule = events.describe_rule(Name=name, EventBusName="orgalerts-central")
+        route_arns.append(rule["Arn"])
+        (target,) = events.list_targets_by_rule(Rule=name, EventBusName="orgalerts-central")["Targets"]
+        assert target["Arn"] == topic_arn and "InputTransformer" in target
+    listed = events.list_rules(EventBusName="orgalerts-central", NamePrefix="orgalerts-alert")["Rules"]
+    assert sorted(r["Name"] for r in listed) == sorted(route_names)
     topic_policy = json.loads(sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]["Policy"])
     (publish,) = topic_policy["Statement"]
     assert _as_list(publish["Principal"]["Service"]) == ["events.amazonaws.com"]
-    tamper = events.describe_rule(Name="orgalerts-tamper", EventBusName="orgalerts-central")
-    watch = events.describe_rule(Name="orgalerts-central-watch", EventBusName="default")
+    tamper = [events.describe_rule(Name=n, EventBusName="orgalerts-central")["Arn"]
+              for n in ("orgalerts-tamper", "orgalerts-tamper-anon")]  # fmt: skip
+    watch = [events.describe_rule(Name=n, EventBusName="default")["Arn"]
+             for n in ("orgalerts-central-watch", "orgalerts-central-watch-anon")]  # fmt: skip
     joined = events.describe_rule(Name="orgalerts-account-change", EventBusName="orgalerts-central")
     assert sorted(_as_list(publish["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
-        [rule["Arn"], tamper["Arn"], watch["Arn"], joined["Arn"]]
+        [*route_arns, *tamper, *watch, joined["Arn"]]
     )
     subs = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "secops@example.com")]

@@ -175,3 +175,36 @@ def test_drift_plan_deploy_teardown__excluded_account__never_entered_nor_assumed
     assert [arn for arn in assumed if f":{MANAGEMENT}:" in arn] == []
     (note,) = [a for a in torn.accounts if a.account_id == excluded]
     assert note.status == "skipped" and "offboard" in note.notes[0]
+
+
+def test_upgrade__the_single_alert_rule_of_an_earlier_version__plan_and_drift_show_it__deploy_deletes_it(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
+    """Before severity tiers, one rule `<prefix>alert` on the central bus formatted every alert: an upgraded
+    deployment must not keep it (each event would be mailed twice, once untiered)."""
+    _deploy(sim_org)
+    notification = sim_org.accounts["notification"]
+    events = sim_org.client("events", notification)
+    config = sim_org.config()
+    old = events.put_rule(
+        Name="orgalerts-alert", EventBusName="orgalerts-central", State="ENABLED",
+        EventPattern=json.dumps({"source": ["aws.iam"]}), Tags=[{"Key": "managed-by", "Value": "orgalerts"}],
+    )  # fmt: skip
+    events.put_targets(
+        Rule="orgalerts-alert", EventBusName="orgalerts-central",
+        Targets=[{"Id": "orgalerts-topic", "Arn": config.central.topic_arn}],
+    )  # fmt: skip
+    assert old["RuleArn"].endswith("rule/orgalerts-central/orgalerts-alert")
+
+    planned = make_engine(config, call_log).converge("plan", Mode.PLAN)
+    assert exit_code(planned) == 3 and planned.central is not None
+    assert "delete rule orgalerts-central/orgalerts-alert" in planned.central.changes
+    drift = make_engine(config, call_log).converge("drift", Mode.DRIFT)
+    assert exit_code(drift) == 3 and drift.central is not None
+    assert any("orgalerts-central/orgalerts-alert" in c and "alert-" not in c for c in drift.central.changes)
+    assert call_log.writes() == []
+
+    assert exit_code(make_engine(config).converge("deploy", Mode.DEPLOY)) == 0
+    names = {r["Name"] for r in events.list_rules(EventBusName="orgalerts-central")["Rules"]}
+    assert "orgalerts-alert" not in names and "orgalerts-alert-info" in names
+    assert exit_code(make_engine(config).converge("plan", Mode.PLAN)) == 0

@@ -88,7 +88,7 @@ def test_e2e__iam_write_in_member__exactly_one_alert_naming_account_and_action(d
     deployed.client("iam", MEMBER).create_user(UserName="mallory")
 
     (alert,) = deployed.drain(sqs, url)
-    assert alert.startswith(f'"[orgalerts] IAM change in account {MEMBER}: CreateUser')
+    assert alert.startswith(f'"[orgalerts] INFO in account {MEMBER}: CreateUser by ')
     assert f"arn:aws:sts::{MEMBER}:assumed-role/OrganizationAccountAccessRole/alice" in alert
     assert "userName:mallory" in alert
 
@@ -131,10 +131,16 @@ def test_e2e__tag_role_and_attach_role_policy__one_readable_alert_each(deployed:
 
     alerts = deployed.drain(sqs, url)
     assert [a.splitlines()[0] for a in alerts] == [
-        f'"[orgalerts] IAM change in account {MEMBER}: TagRole"',
-        f'"[orgalerts] IAM change in account {MEMBER}: AttachRolePolicy"',
+        f'"[orgalerts] INFO in account {MEMBER}: TagRole by {deployed_caller(alerts[0])}"',
+        f'"[orgalerts] MEDIUM in account {MEMBER}: AttachRolePolicy by {deployed_caller(alerts[1])}"',
     ]
     assert "roleName:app" in alerts[1] and "TeamAdmin" in alerts[1]
+
+
+def deployed_caller(alert: str) -> str:
+    """The principal ARN an alert's Who line names (the caller of the test's IAM calls)."""
+    (who,) = [line for line in alert.splitlines() if line.startswith('"Who:    ')]
+    return who.removeprefix('"Who:    ').removesuffix('"')
 
 
 class FakeClock:
@@ -233,7 +239,7 @@ def test_e2e__forwarding_rule_disabled__tamper_alert_names_account_and_action(de
 
     alerts = deployed.drain(sqs, url)
     assert len(alerts) == 1
-    assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
+    assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: DisableRule')
     assert "name:orgalerts-forward" in alerts[0]
 
 
@@ -244,7 +250,7 @@ def test_e2e__watchdog_disabled__the_forwarding_rule_reports_it(deployed: Deploy
     deployed.client("events", MEMBER).disable_rule(Name="orgalerts-watchdog")
 
     (alert,) = deployed.drain(sqs, url)
-    assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: DisableRule')
+    assert alert.startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: DisableRule')
 
 
 def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_empties_it(deployed: Deployed) -> None:
@@ -271,7 +277,8 @@ def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_em
     live_after_repair = deployed.drain(sqs, url)
     # The repair rewrote the topic policy: the central watch reports that change as it happens.
     assert any(
-        a.startswith('"[orgalerts] TAMPER ALERT in account 222222222222: SetTopicAttributes') for a in live_after_repair
+        a.startswith('"[orgalerts] TAMPER ALERT (HIGH) in account 222222222222: SetTopicAttributes')
+        for a in live_after_repair
     )
 
     redriven = run_redrive(deployed.engine)
@@ -282,7 +289,7 @@ def test_e2e__topic_unreachable__events_held_in_dlq_then_redrive_delivers_and_em
     # Earlier tests in this module may have left member dead letters (they are re-sent too).
     (alert,) = [a for a in resent if "while-broken" in a]
     assert alert.startswith("[re-sent by orgalerts redrive")
-    assert f"IAM change in account {MEMBER}: CreateUser" in alert and "while-broken" in alert
+    assert f"INFO in account {MEMBER}: CreateUser" in alert and "while-broken" in alert
     dlq = deployed.client("sqs", NOTIFICATION)
     dlq_url = dlq.get_queue_url(QueueName="orgalerts-central-dlq")["QueueUrl"]
     attributes = dlq.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
@@ -344,7 +351,7 @@ def test_watch__prints_alerts_as_they_arrive_and_removes_its_queue(deployed: Dep
     received = run_watch(deployed.engine.ctx, out, seconds=5, clock=clock, sleep=sleep_and_act)
 
     assert received == 1
-    assert out.getvalue().startswith(f'"[orgalerts] IAM change in account {MEMBER}: CreateUser')
+    assert out.getvalue().startswith(f'"[orgalerts] INFO in account {MEMBER}: CreateUser by ')
     subs = deployed.client("sns", NOTIFICATION).list_subscriptions_by_topic(
         TopicArn=deployed.engine.ctx.central.topic_arn
     )
@@ -369,7 +376,7 @@ def test_e2e__put_role_policy_on_own_role__exactly_one_tamper_alert(deployed: De
 
         alerts = deployed.drain(sqs, url)
         assert len(alerts) == 1, alerts
-        assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: PutRolePolicy')
+        assert alerts[0].startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: PutRolePolicy')
         assert f"roleName:{role}" in alerts[0]
     finally:
         iam = deployed.client("iam", MEMBER)
@@ -386,7 +393,7 @@ def test_e2e__tag_role_on_own_role__one_tamper_alert(deployed: Deployed) -> None
         deployed.drain(sqs, url)
         deployed.client("iam", MEMBER).tag_role(RoleName="orgalerts-forwarder", Tags=[{"Key": "x", "Value": "y"}])
         (alert,) = deployed.drain(sqs, url)
-        assert alert.startswith(f'"[orgalerts] TAMPER ALERT in account {MEMBER}: TagRole')
+        assert alert.startswith(f'"[orgalerts] TAMPER ALERT (HIGH) in account {MEMBER}: TagRole')
     finally:
         deployed.client("iam", MEMBER).untag_role(RoleName="orgalerts-forwarder", TagKeys=["x"])
 

@@ -334,7 +334,8 @@ def assert_converged_and_quiet(sim: SimOrg) -> None:
         assert target["RoleArn"] == f"arn:aws:iam::{account}:role/{NAMES.forwarder_role}"
     events = probe(sim, "events", notification)
     events.describe_event_bus(Name=NAMES.central_bus)
-    (alert_target,) = events.list_targets_by_rule(Rule=NAMES.central_rule, EventBusName=NAMES.central_bus)["Targets"]
+    info_rule = f"{NAMES.prefix}alert-info"
+    (alert_target,) = events.list_targets_by_rule(Rule=info_rule, EventBusName=NAMES.central_bus)["Targets"]
     sns = probe(sim, "sns", notification)
     subs = sns.list_subscriptions_by_topic(TopicArn=alert_target["Arn"])["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "secops@example.com")]

@@ -122,7 +122,7 @@ def test_permissions__every_role_queue_and_rule_orgalerts_creates_is_covered() -
     }
     assert "arn:aws:events:us-east-1:222222222222:rule/orgalerts-central-watch" in notification["events:PutRule"]
     assert (
-        "arn:aws:events:us-east-1:222222222222:rule/orgalerts-central/orgalerts-alert"
+        "arn:aws:events:us-east-1:222222222222:rule/orgalerts-central/orgalerts-alert-*"
         in (notification["events:PutRule"])
     )
 

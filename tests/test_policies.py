@@ -8,6 +8,7 @@ from typing import Any
 from conftest import MANAGEMENT, SimOrg, make_engine
 
 from orgalerts.engine.results import Mode, exit_code
+from orgalerts.model import routes
 
 
 def _list(value: Any) -> list[Any]:
@@ -96,9 +97,14 @@ def test_policy__dead_letter_queues__only_eventbridge_only_for_their_source_rule
             "orgalerts-central-dlq",
             [
                 "rule/orgalerts-central-watch",
+                "rule/orgalerts-central-watch-anon",
                 "rule/orgalerts-central/orgalerts-account-change",
-                "rule/orgalerts-central/orgalerts-alert",
                 "rule/orgalerts-central/orgalerts-tamper",
+                "rule/orgalerts-central/orgalerts-tamper-anon",
+                *(
+                    f"rule/orgalerts-central/orgalerts-{route.name}"
+                    for route in routes.routes(skip_role_prefix="orgalerts-")
+                ),
             ],
         ),
     ]:

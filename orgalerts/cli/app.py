@@ -31,7 +31,7 @@ from orgalerts.commands.permissions import render as render_permissions
 from orgalerts.commands.redrive import run_redrive
 from orgalerts.commands.verify import run_verify
 from orgalerts.commands.watch import run_watch
-from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, load_config
+from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, destination_secrets, load_config
 from orgalerts.engine.context import Context
 from orgalerts.engine.lock import WRITING_COMMANDS, RunLock, held
 from orgalerts.engine.results import EXIT_FAILED, Interrupted, Mode, RunReport, exit_code
@@ -495,6 +495,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("unlock removes the run lock another run may hold; pass --yes (no terminal to confirm on)")
     if args.command in LOCAL_COMMANDS:
         return LOCAL_COMMANDS[args.command](args, config)
+    if args.command in ("deploy", "plan", "drift", "onboard"):
+        destination_secrets(config, os.environ)  # exit 2 naming the destination and the unset variable
     with environment(config) as settings:
         # Live line on a terminal, periodic plain lines otherwise; stderr only (stdout is the report's).
         progress = ProgressReporter(sys.stderr)

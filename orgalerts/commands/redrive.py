@@ -15,8 +15,11 @@ from orgalerts.config import Config
 from orgalerts.engine.results import RunReport, SideResult, Status
 from orgalerts.engine.runner import Runner
 from orgalerts.model.addresses import MEMBER_REGION
+from orgalerts.model.matching import matches
 from orgalerts.model.messages import alert_input_transformer, is_tamper_event, render, tamper_input_transformer
+from orgalerts.model.routes import routes
 from orgalerts.model.scope import Account
+from orgalerts.model.severity import CONFIG_SOURCES as ALL_SOURCES
 from orgalerts.sides.base import Grant
 from orgalerts.sides.central import central_dlq_arns
 from orgalerts.sides.forwarding import QUEUE_MISSING
@@ -56,8 +59,20 @@ def _alert_text(body: str, prefix: str) -> str:
         return f"{RESENT_MARK}\n{body}"
     if not isinstance(event, dict):
         return f"{RESENT_MARK}\n{body}"
-    transformer = tamper_input_transformer() if is_tamper_event(event, prefix) else alert_input_transformer()
+    if is_tamper_event(event, prefix):
+        identity = (event.get("detail") or {}).get("userIdentity")
+        transformer = tamper_input_transformer(principal=isinstance(identity, dict) and "arn" in identity)
+    else:
+        transformer = _route_transformer(event, prefix)
     return f"{RESENT_MARK}\n{render(event, transformer)}"
+
+
+def _route_transformer(event: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The message of the alert route the central bus would have chosen for the event (its severity and shape)."""
+    for route in routes(ALL_SOURCES, skip_role_prefix=prefix):
+        if matches(route.pattern, event):
+            return route.message.email_transformer()
+    return alert_input_transformer()
 
 
 def drain(sqs: Any, sns: Any, queue_name: str, topic_arn: str, prefix: str, result: SideResult) -> None:

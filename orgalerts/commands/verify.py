@@ -25,6 +25,7 @@ from orgalerts.engine.context import Context
 from orgalerts.errors import OrgAlertsError, UsageError
 from orgalerts.model.addresses import MEMBER_REGION, arn
 from orgalerts.model.resources import managed_tags
+from orgalerts.sides import destinations as dest
 from orgalerts.sides.base import Grant
 
 # IAM permissions `verify` needs (merged by `orgalerts permissions`): the test policy in each member account
@@ -38,7 +39,17 @@ REQUIRED_ACTIONS: tuple[Grant, ...] = (
         lambda c: [arn("iam", "", "*", f"policy/{c.names.prefix}verify-*")],
     ),
     temporary_queue_grant("verify"),
-)
+    # One test event per HTTP destination on the central bus (event-bus*), and the verify routing's dead-letter
+    # queue read for failed invocations (queue*).
+    Grant("notification", "PutVerifyTestEvents", ("events:PutEvents",), lambda c: [c.central.bus_arn],
+          lambda c: bool(c.http_destinations)),
+    Grant("notification", "ReadDestinationFailures", ("sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+          "sqs:ChangeMessageVisibility"), lambda c: [c.central.queue_arn(dest.dlq_name(c))],
+          lambda c: bool(c.http_destinations)),
+)  # fmt: skip
+# EventBridge gives up on a verify test alert at once (no retries: sides/destinations.VERIFY_RETRY) and
+# dead-letters it; a failure not reported within this many seconds counts as delivered.
+DESTINATION_SETTLE_SECONDS = 60.0
 
 POLL_INTERVAL_SECONDS = 5.0
 PROGRESS_EVERY_SECONDS = 10.0
@@ -93,14 +104,35 @@ class AccountCheck:
 
 
 @dataclass
+class DestinationCheck:
+    """One configured destination: `delivered` (no failure reported), `not delivered` (with EventBridge's reason
+    from the dead-letter queue) or `failed` (the test event could not be sent). E-mail destinations share the
+    alert topic's proof (the account checks)."""
+
+    name: str
+    type: str
+    status: str = "delivered"
+    error: str | None = None
+    event_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "status": self.status, "error": self.error}
+
+
+@dataclass
 class VerifyResult:
     checks: list[AccountCheck]
     cleanup_errors: list[str] = field(default_factory=list)
     timeout: float = 0.0
+    destinations: list[DestinationCheck] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.status == "delivered" for c in self.checks)
+        return (
+            bool(self.checks)
+            and all(c.status == "delivered" for c in self.checks)
+            and all(d.status == "delivered" for d in self.destinations)
+        )
 
     def to_json(self) -> dict[str, Any]:
         counts: dict[str, int] = {"delivered": 0, "not delivered": 0, "failed": 0}
@@ -111,6 +143,7 @@ class VerifyResult:
         return {
             "command": "verify",
             "accounts": [c.to_json() for c in self.checks],
+            "destinations": [d.to_json() for d in self.destinations],
             "summary": counts,
             "timeout_seconds": self.timeout,
             "cleanup_errors": self.cleanup_errors,
@@ -183,10 +216,16 @@ def run_verify(
                     changed.append((iam, str(created["Policy"]["Arn"])))
                 except (ClientError, BotoCoreError) as exc:
                     check.status, check.error = "failed", error_text(exc)
+            sent_at = clock()
+            result.destinations = send_destination_tests(ctx, test_name)
             try:
                 _wait_for_alerts(listener, result, test_name, timeout, clock, sleep, poll_interval, progress)
             finally:
                 _delete_test_policies(result, changed)
+            settle = min(timeout, DESTINATION_SETTLE_SECONDS) - (clock() - sent_at)
+            if result.destinations and settle > 0:
+                sleep(settle)
+            collect_destination_failures(ctx, result.destinations)
     except (ClientError, BotoCoreError) as exc:
         for check in result.checks:
             if check.status == "not delivered":
@@ -248,3 +287,73 @@ def _delete_test_policies(result: VerifyResult, changed: list[tuple[Any, str]]) 
             iam.delete_policy(PolicyArn=policy_arn)
         except (ClientError, BotoCoreError) as exc:
             result.cleanup_errors.append(f"delete test policy {policy_arn}: {error_text(exc)}")
+
+
+def send_destination_tests(ctx: Context, test_name: str) -> list[DestinationCheck]:
+    """One test event per HTTP destination, routed by its verify rule to that destination only."""
+    config = ctx.config
+    checks = [DestinationCheck(d.name, d.type, event_id=f"{test_name}-{d.name}") for d in config.http_destinations]
+    if not checks:
+        return []
+    events = ctx.central_client("events")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for check in checks:
+        detail = {
+            "destination": check.name,
+            "eventName": "OrgAlertsVerify",
+            "eventID": check.event_id,
+            "eventTime": now,
+            "awsRegion": config.region,
+            "userIdentity": {"arn": f"orgalerts verify ({test_name})"},
+        }
+        entry = {"Source": dest.VERIFY_SOURCE, "DetailType": dest.VERIFY_DETAIL_TYPE, "Detail": json.dumps(detail),
+                 "EventBusName": ctx.central.bus_arn}  # fmt: skip
+        try:
+            answer = events.put_events(Entries=[entry])
+            if answer.get("FailedEntryCount"):
+                failed = answer["Entries"][0]
+                check.status, check.error = "failed", f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+        except (ClientError, BotoCoreError) as exc:
+            check.status, check.error = "failed", error_text(exc)
+    return checks
+
+
+def collect_destination_failures(ctx: Context, checks: list[DestinationCheck]) -> None:
+    """EventBridge reports a failed API-destination invocation only through the target's dead-letter queue (with
+    ERROR_CODE and ERROR_MESSAGE attributes: https://docs.aws.amazon.com/eventbridge/latest/userguide/
+    eb-rule-dlq.html): read it, take our test events out, put everything else back at once."""
+    pending = {c.event_id: c for c in checks if c.status == "delivered"}
+    if not pending:
+        return
+    sqs = ctx.central_client("sqs")
+    try:
+        url = sqs.get_queue_url(QueueName=dest.dlq_name(ctx.config))["QueueUrl"]
+        seen: set[str] = set()
+        while pending:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                         MessageAttributeNames=["All"], VisibilityTimeout=30)  # fmt: skip
+            messages = answer.get("Messages", [])
+            if not messages or all(m.get("MessageId") in seen for m in messages):
+                return
+            seen.update(str(m.get("MessageId")) for m in messages)
+            for message in messages:
+                _sort_failure(sqs, url, message, pending)
+    except (ClientError, BotoCoreError) as exc:
+        for check in pending.values():
+            check.status, check.error = "failed", f"could not read the dead-letter queue: {error_text(exc)}"
+
+
+def _sort_failure(sqs: Any, url: str, message: dict[str, Any], pending: dict[str, DestinationCheck]) -> None:
+    try:
+        event_id = str(json.loads(message.get("Body", "{}")).get("detail", {}).get("eventID", ""))
+    except (ValueError, AttributeError):
+        event_id = ""
+    check = pending.pop(event_id, None)
+    if check is None:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        return
+    attributes = message.get("MessageAttributes", {})
+    code = attributes.get("ERROR_CODE", {}).get("StringValue", "")
+    text = attributes.get("ERROR_MESSAGE", {}).get("StringValue", "")
+    check.status, check.error = "not delivered", f"{code}: {text}".strip(": ") or "dead-lettered by EventBridge"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

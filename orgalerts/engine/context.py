@@ -81,7 +81,11 @@ class Context:
 
     def access(self, where: Where, account_id: str) -> AccountAccess:
         if where is Where.MANAGEMENT:
-            return self.management_access()
+            # A management side living in another account (Identity Center's delegated administrator) is
+            # reached through the member role there; the management account with the caller's own credentials.
+            if account_id == self.caller_account():
+                return self.management_access()
+            return self.member_access(account_id)
         if where is Where.CENTRAL:
             return self.central_access()
         return self.member_access(account_id)

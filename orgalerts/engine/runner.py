@@ -376,9 +376,9 @@ class Runner:
         """The management account's sides, as one result. A side whose feature is off still runs (read-only when
         nothing is left) if the caller is the management account, so what an earlier config created is removed;
         with nothing left it reports nothing. None when no side ran or had anything to say."""
-        account = Account(scope.management_account_id, "management", "ACTIVE")
         result: SideResult | None = None
         for side in sides_at(Where.MANAGEMENT):
+            account = Account(side.home_account(self.config, scope), "management", "ACTIVE")
             if onboarding and side.organization_wide:
                 continue
             on = side.enabled(self.config, mode is Mode.REMOVE)

@@ -106,12 +106,39 @@ class Names:
         return f"{self.prefix}central-watch"
 
     @property
+    def tamper_anon_rule(self) -> str:
+        """The tamper rule for callers without a principal ARN (its message names none)."""
+        return f"{self.prefix}tamper-anon"
+
+    @property
+    def central_watch_anon_rule(self) -> str:
+        return f"{self.prefix}central-watch-anon"
+
+    @property
     def org_forwarder_role(self) -> str:
         return f"{self.prefix}org-forwarder"
 
     @property
     def org_watch_rule(self) -> str:
         return f"{self.prefix}org-watch"
+
+    @property
+    def org_watchdog_rule(self) -> str:
+        """Watches the organization watch rule (organizations source, tamper alerts)."""
+        return f"{self.prefix}org-watchdog"
+
+    @property
+    def ic_forwarder_role(self) -> str:
+        return f"{self.prefix}ic-forwarder"
+
+    @property
+    def ic_rule(self) -> str:
+        """Forwards Identity Center changes (Identity Center account, home region)."""
+        return f"{self.prefix}identity-center"
+
+    @property
+    def ic_watchdog_rule(self) -> str:
+        return f"{self.prefix}identity-center-watchdog"
 
     @property
     def account_change_rule(self) -> str:

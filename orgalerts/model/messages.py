@@ -15,36 +15,86 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# variable -> JSON path in the event (EventBridge allows up to 100)
+# variable -> JSON path in the event (EventBridge allows up to 100). Every path a route's message uses is
+# present in every event the route matches: `account` and `time` are in every EventBridge event's envelope
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html; `time` is ISO 8601,
+# whatever text the CloudTrail record's eventTime has); eventName, eventSource, awsRegion and
+# sourceIPAddress are "Optional: False" in every CloudTrail record
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html);
+# so is eventID ("Optional: False"; a link to the event in the CloudTrail console needs it). The principal's ARN
+# and errorCode are not guaranteed, and requestParameters may be null, so the routes split on them (routes.py)
+# and only a route whose pattern requires one uses it.
 INPUT_PATHS: dict[str, str] = {
     "account": "$.account",
-    "time": "$.detail.eventTime",
+    "time": "$.time",
     "region": "$.detail.awsRegion",
     "action": "$.detail.eventName",
     "service": "$.detail.eventSource",
     "principal": "$.detail.userIdentity.arn",
-    "principalType": "$.detail.userIdentity.type",
-    "sessionIssuer": "$.detail.userIdentity.sessionContext.sessionIssuer.arn",
-    "invokedBy": "$.detail.userIdentity.invokedBy",
     "sourceIp": "$.detail.sourceIPAddress",
-    "userAgent": "$.detail.userAgent",
     "errorCode": "$.detail.errorCode",
     "errorMessage": "$.detail.errorMessage",
-    "parameters": "$.detail.requestParameters",
     "eventId": "$.detail.eventID",
+    "params": "$.detail.requestParameters",
+}
+ALWAYS_PRESENT = ("account", "time", "region", "action", "service", "sourceIp")
+
+# The account's NAME is not in the event (only its id, `account`), and EventBridge cannot look it up: an input
+# transformer's placeholders are JSON paths into the event or a few predefined variables (rule ARN and name,
+# ingestion time, the event itself; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html),
+# and the member rule, which could carry a per-account constant, targets the central bus in another account,
+# where "Input, InputPath, and InputTransformer are not available"
+# (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutTargets.html). So the e-mail names the
+# account by id only; it does not pretend to know the name.
+
+CONSOLE_LINK = "https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>"
+FOOTER = "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'."
+TIER_SUMMARY: dict[str, str] = {
+    "critical": "root activity, an account leaving the organization, a root session, a leaked-key quarantine",
+    "high": "administrator access, credentials for a named user, role trust, federation, MFA, password policy, "
+    "Roles Anywhere, Identity Center identity source, organization policies weakened",
+    "medium": "managed and inline policies, policy versions, permissions boundaries, own credentials, "
+    "delegated administrators, Identity Center permission sets and assignments",
+    "info": "any other change of a classified service",
 }
 
-# What every alert says about the call, whatever its headline.
-_CALL_DETAILS = [
-    "Who:    <principal> (type <principalType>; via role <sessionIssuer>; invoked by <invokedBy>)",
-    "What:   <action> on <service>",
-    "        parameters: <parameters>",
-    "Where:  account <account>, region <region>",
-    "When:   <time>",
-    "From:   <sourceIp> (<userAgent>)",
-    "Result: error <errorCode> <errorMessage> (empty means it succeeded)",
-    "Event:  https://<region>.console.aws.amazon.com/cloudtrail/home?region=<region>#/events/<eventId>",
-]
+
+NO_PRINCIPAL = "no principal ARN in the record (an AWS service, or a caller AWS did not name)"
+# The request parameters (which user, role, policy), on a line of their own under "What": an object placed inside
+# a quoted template string "loses its inner quotes" (substitute), so it reads {roleName:app,policyArn:...}. Only
+# routes whose events have non-null requestParameters show it (null would read "null"); where the record has
+# none at all (EventBridge then creates no variable), the line is left blank rather than a label without a value.
+PARAMS_LINE = "        <params>"
+
+
+def _call_details(*, principal: bool, denied: bool, params: bool = False) -> list[str]:
+    lines = [
+        f"Who:    {'<principal>' if principal else NO_PRINCIPAL}",
+        "What:   <action> on <service>",
+        *([PARAMS_LINE] if params else []),
+        "Where:  account <account>, region <region>",
+        "When:   <time>",
+        "From:   <sourceIp>",
+    ]
+    if denied:
+        lines.append("Error:  <errorCode> <errorMessage>")
+    lines.append(f"Event:  {CONSOLE_LINK}")
+    return lines
+
+
+def alert_message(severity: Any, *, denied: bool, principal: bool, params: bool) -> Message:
+    """The message of one central route: its tier, outcome and the fields its events are sure to carry."""
+    tier = str(getattr(severity, "value", severity)).upper()
+    by = "by <principal>" if principal else "by a caller without a principal ARN"
+    if denied:
+        headline = f"[orgalerts] {tier} DENIED attempt in account <account>: <action> {by} failed with <errorCode>"
+    else:
+        headline = f"[orgalerts] {tier} in account <account>: <action> {by}"
+    why = f"Severity: {tier}{' (one tier lower: the call failed)' if denied else ''}, for {TIER_SUMMARY[tier.lower()]}"
+    lines = (why, "", *_call_details(principal=principal, denied=denied, params=params), "", FOOTER)
+    used = {name for line in (headline, *lines) for name in _PLACEHOLDER_NAMES.findall(line)}
+    return Message({k: v for k, v in INPUT_PATHS.items() if k in used}, headline, lines)
+
 
 # AWS documents string placeholders inside quotes ("For Strings, quotes are required",
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html#eb-transform-input-issues).
@@ -52,6 +102,8 @@ _CALL_DETAILS = [
 # RuleTargetInput.fromMultilineText emits (aws-cdk-lib/aws-events/lib/input.ts, FieldAwareEventInput.bind:
 # `resolved.split('\n').map(stack.toJsonString).join('\n')`). EventBridge passes the text on as it is:
 # e-mail recipients see each line in its quotes (CDK's docs: "every line is wrapped in double quotes").
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+_PLACEHOLDER_NAMES = re.compile(r"<([A-Za-z][A-Za-z0-9]*)>")
 MAX_TEMPLATE_CHARS = 8192  # InputTemplate length constraint (API_InputTransformer.html)
 MAX_INPUT_PATHS = 100  # "You can define up to 100 variables" (eb-transform-target-input.html)
 
@@ -78,28 +130,40 @@ def _multiline(lines: list[str]) -> str:
     return "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
 
 
-TEMPLATE = _multiline(
-    [
-        "[orgalerts] IAM change in account <account>: <action>",
-        "",
-        *_CALL_DETAILS,
-        "",
-        "Sent by orgalerts. Changes made by orgalerts itself show a role session named 'orgalerts'.",
-    ]
-)
+# The message of the most common route (info, success, principal ARN and request parameters present): what
+# `verify` shows when it cannot tell the route, and what tests render by default.
+TEMPLATE_MESSAGE = alert_message("info", denied=False, principal=True, params=True)
+TEMPLATE = TEMPLATE_MESSAGE.email_transformer()["InputTemplate"]
 
-TAMPER_TEMPLATE = _multiline(
-    [
-        "[orgalerts] TAMPER ALERT in account <account>: <action> changed orgalerts' own alerting",
-        "",
-        "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
-        "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
-        "",
-        *_CALL_DETAILS,
-        "",
-        "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and investigate.",
-    ]
-)
+# Tamper events are calls on orgalerts' own rules, roles, bus and topic, or on CloudTrail logging, made by people,
+# automation or another account: the caller's ARN is not guaranteed (a cross-account caller is recorded as type
+# AWSAccount with an account id and no ARN, an AWS service as AWSService:
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html), so
+# the tamper rules come in two shapes too (patterns.with_principal_shape) and each has its own text.
+
+
+def tamper_template(principal: bool = True) -> str:
+    by = "by <principal>" if principal else "by a caller without a principal ARN"
+    return _multiline(
+        [
+            f"[orgalerts] TAMPER ALERT (HIGH) in account <account>: <action> {by} changed orgalerts' own alerting",
+            "",
+            "Someone changed the path that carries IAM-change alerts (a forwarding rule, its role, the central",
+            "bus, its policy, rules or topic) or CloudTrail logging. Alerts from this account may stop.",
+            "",
+            # Every tamper call names what it changes: the tamper patterns select on a request parameter (rule,
+            # role, bus, topic name), and the trail calls' trail name is a required parameter (Name of StopLogging,
+            # DeleteTrail, UpdateTrail; TrailName of PutEventSelectors: CloudTrail API reference), so the
+            # parameters are an object, never null.
+            *_call_details(principal=principal, denied=False, params=True),
+            "",
+            "If this was not orgalerts itself (role session 'orgalerts'), run `orgalerts drift --repair` and "
+            "investigate.",
+        ]
+    )
+
+
+TAMPER_TEMPLATE = tamper_template()
 
 ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     "action": "$.detail.eventName",
@@ -110,7 +174,7 @@ ACCOUNT_CHANGE_PATHS: dict[str, str] = {
     # joining account's id is in serviceEventDetails (recipientAccountId is the management account).
     "joinedAccount": "$.detail.serviceEventDetails.accountId",
     "principal": "$.detail.userIdentity.arn",
-    "time": "$.detail.eventTime",
+    "time": "$.time",  # as INPUT_PATHS: one name, one path, in every message and payload
 }
 
 _NEW_ACCOUNT = "<movedAccount><createdAccount><joinedAccount>"  # whichever the event has
@@ -137,11 +201,14 @@ def account_change_input_transformer() -> dict[str, Any]:
 
 
 def alert_input_transformer() -> dict[str, Any]:
-    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TEMPLATE}
+    return TEMPLATE_MESSAGE.email_transformer()
 
 
-def tamper_input_transformer() -> dict[str, Any]:
-    return {"InputPathsMap": dict(INPUT_PATHS), "InputTemplate": TAMPER_TEMPLATE}
+def tamper_input_transformer(principal: bool = True) -> dict[str, Any]:
+    """The tamper rules' text; `principal`: the rule's events carry the caller's ARN."""
+    template = tamper_template(principal)
+    used = set(_PLACEHOLDER_NAMES.findall(template))
+    return {"InputPathsMap": {k: v for k, v in INPUT_PATHS.items() if k in used}, "InputTemplate": template}
 
 
 def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
@@ -154,7 +221,6 @@ def is_tamper_event(event: dict[str, Any], prefix: str) -> bool:
 
 
 _MISSING = object()
-_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 
 
 def _lookup(event: dict[str, Any], path: str) -> Any:
@@ -227,4 +293,39 @@ def template_problems(transformer: dict[str, Any]) -> list[str]:
         problems.append(f"InputTemplate of {len(transformer['InputTemplate'])} characters > {MAX_TEMPLATE_CHARS}")
     if len(transformer["InputPathsMap"]) > MAX_INPUT_PATHS:
         problems.append(f"{len(transformer['InputPathsMap'])} InputPathsMap variables > {MAX_INPUT_PATHS}")
+    return problems
+
+
+# --- debris: what a message must never show ---------------------------------------------------------------------
+
+_DEBRIS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(null|None|undefined)\b"), "a null/None value"),
+    (re.compile(r"\w[ \t]+[;,)]"), "a missing value before punctuation (like 'via role ;' or 'invoked by )')"),
+    (re.compile(r"\(\s*\)|\(\s"), "empty or opening-blank parentheses"),
+    (re.compile(r"[^:\s][ \t]{2,}\S"), "a run of blanks where a value is missing (like 'error   (')"),
+    (re.compile(r"empty means", re.IGNORECASE), "an 'empty means ...' note instead of a value"),
+    (re.compile(r"/events/(\s|$)"), "a console link without an event id"),
+    (re.compile(r"https?://\S*=(&|#|$|\s)"), "a link with an empty query value"),
+    (re.compile(r"^\s*[A-Za-z][\w ]*:\s*$"), "a label without a value"),
+    (re.compile(r"[:;,]\s*$"), "a line ending in dangling punctuation"),
+    (re.compile(r"<[A-Za-z][\w.-]*>"), "an unsubstituted placeholder"),
+)
+
+
+def _unquoted(line: str) -> str:
+    """A line of the e-mail form is one JSON string literal (email_transformer): read what is inside the quotes."""
+    if len(line) >= 2 and line.startswith('"') and line.endswith('"'):
+        return line[1:-1]
+    return line
+
+
+def message_problems(text: str) -> list[str]:
+    """Template debris in a rendered alert: a label without a value, dangling punctuation, null/None, an empty
+    link, an unsubstituted placeholder. Each problem names its line; an empty list means the text is clean."""
+    problems = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _unquoted(raw)
+        for pattern, what in _DEBRIS:
+            if pattern.search(line):
+                problems.append(f"line {number}: {what}: {line.strip()[:120]}")
     return problems

@@ -48,6 +48,10 @@ class _Service:
     event_source: str
     read_only_prefixes: tuple[str, ...]
     global_region: str | None  # IAM: events always land in us-east-1, whatever region signed the call
+    # Only these operations are emitted (None: all). STS: the two calls orgalerts alerts on, not every
+    # AssumeRole the orchestrator itself makes.
+    only: frozenset[str] | None = None
+    read_only_events: frozenset[str] = frozenset()  # read-only whatever their name says
 
 
 _SERVICES: dict[str, _Service] = {
@@ -59,10 +63,26 @@ _SERVICES: dict[str, _Service] = {
     # Organizations is global like IAM: its events appear in us-east-1 of the management account.
     "organizations": _Service("aws.organizations", "organizations.amazonaws.com", ("Describe", "List"), "us-east-1"),
     "sns": _Service("aws.sns", "sns.amazonaws.com", ("Get", "List", "CheckIfPhoneNumberIsOptedOut"), None),
+    # IAM Identity Center (sso-admin signs as "sso") and its identity store: regional, events in the region
+    # of the call (https://docs.aws.amazon.com/singlesignon/latest/userguide/logging-using-cloudtrail.html).
+    "sso": _Service("aws.sso", "sso.amazonaws.com", ("Describe", "Get", "List"), None),
+    "identitystore": _Service("aws.identitystore", "identitystore.amazonaws.com", ("Describe", "Get", "List"), None),
+    # STS is regional: events land in the region of the endpoint called. GetFederationToken is recorded with
+    # readOnly false (a real record: shared/corpus/cloudtrail/other/sts_sso_organizations.json). AWS shows no
+    # AssumeRoot record; it is emitted read-only, as AssumeRole is recorded, so a rule in state ENABLED misses it
+    # here as it may on AWS (orgalerts' member rule takes every management event with the sts source).
+    "sts": _Service(
+        "aws.sts",
+        "sts.amazonaws.com",
+        (),
+        None,
+        only=frozenset({"AssumeRoot", "GetFederationToken"}),
+        read_only_events=frozenset({"AssumeRoot"}),
+    ),
 }
 
 # Services whose API speaks the query protocol (Action=... in a form body) rather than JSON.
-_QUERY_PROTOCOL = frozenset({"iam", "sns"})
+_QUERY_PROTOCOL = frozenset({"iam", "sns", "sts"})
 
 # Parameters that are free-form maps: their keys are the user's, not API member names to re-case.
 _VERBATIM_MEMBERS = frozenset({"InputPathsMap", "HeaderParameters", "QueryStringParameters"})
@@ -189,7 +209,8 @@ def recognise(environ: dict[str, Any]) -> ApiCall | None:
         operation = target.rsplit(".", 1)[-1]
         loaded = json.loads(body) if body.strip() else {}
         params = loaded if isinstance(loaded, dict) else {}
-    if not operation:
+    only = _SERVICES[service].only
+    if not operation or (only is not None and operation not in only):
         return None
     return ApiCall(
         service=service,
@@ -281,7 +302,7 @@ def build_event(
         "responseElements": None,
         "requestID": request_id or str(uuid.uuid4()),
         "eventID": str(uuid.uuid4()),
-        "readOnly": call.operation.startswith(svc.read_only_prefixes),
+        "readOnly": call.operation.startswith(svc.read_only_prefixes) or call.operation in svc.read_only_events,
         "eventType": "AwsApiCall",
         "managementEvent": True,
         "recipientAccountId": call.account_id,
@@ -328,6 +349,8 @@ class CloudTrailMiddleware:
             handled = self._put_events(call, start_response)
             if handled is not None:
                 return handled
+        if call.service == "sts" and call.operation == "AssumeRoot":
+            return self._assume_root(call, start_response)
 
         captured: dict[str, Any] = {}
 
@@ -373,3 +396,106 @@ class CloudTrailMiddleware:
             ],
         )
         return [body]
+
+    def _assume_root(self, call: ApiCall, start_response: Callable[..., Any]) -> list[bytes]:
+        """SANDBOX-ONLY: moto 5.2.5 has no AssumeRoot. The sandbox answers it with the response shape of
+        https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoot.html (placeholder credentials that
+        no sandbox API accepts) and emits the CloudTrail event, so a test can raise the sts alert."""
+        target = str(call.parameters.get("TargetPrincipal", ""))
+        task = call.parameters.get("TaskPolicyArn")
+        request_id = str(uuid.uuid4())
+        if not re.fullmatch(r"[0-9]{12}", target) or not isinstance(task, dict) or not task.get("arn"):
+            body = _sts_error("ValidationError", "TargetPrincipal (an account id) and TaskPolicyArn are required")
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        expiration = _iso(datetime.now(timezone.utc))
+        body = (
+            '<AssumeRootResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRootResult><Credentials>'
+            "<AccessKeyId>ASIASANDBOXROOT00000</AccessKeyId><SecretAccessKey>sandbox-placeholder</SecretAccessKey>"
+            f"<SessionToken>sandbox-placeholder</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
+            f"</AssumeRootResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+            "</AssumeRootResponse>"
+        ).encode()
+        try:
+            account, region, event = build_event(call, request_id)
+            self.router(account, region, "default", event)
+        except Exception:
+            log.exception("sandbox CloudTrail emulation: no event for sts:AssumeRoot")
+        start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _sts_error(code: str, message: str) -> bytes:
+    return (
+        f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>{code}'
+        f"</Code><Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+# --------------------------------------------------------------------------------------------------
+# Root sign-in: SANDBOX-ONLY facility
+
+
+SIGNIN_DETAIL_TYPE = "AWS Console Sign In via CloudTrail"
+
+
+def root_sign_in_event(account_id: str, *, success: bool = True, mfa: bool = False) -> dict[str, Any]:
+    """The event EventBridge delivers for a root user's console sign-in, shaped as AWS documents it
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html):
+    source aws.signin, detail-type "AWS Console Sign In via CloudTrail", eventType AwsConsoleSignIn,
+    userIdentity.type Root, responseElements.ConsoleLogin Success/Failure, in us-east-1 (the root user signs
+    in through the global endpoint)."""
+    when = _iso(datetime.now(timezone.utc))
+    detail: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "Root",
+            "principalId": account_id,
+            "arn": f"arn:aws:iam::{account_id}:root",
+            "accountId": account_id,
+            "accessKeyId": "",
+        },
+        "eventTime": when,
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "127.0.0.1",
+        "userAgent": "orgalerts-sandbox",
+        "requestParameters": None,
+        "responseElements": {"ConsoleLogin": "Success" if success else "Failure"},
+        "additionalEventData": {
+            "LoginTo": "https://console.aws.amazon.com/console/home",
+            "MobileVersion": "No",
+            "MFAUsed": "Yes" if mfa else "No",
+        },
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsConsoleSignIn",
+        "managementEvent": True,
+        "recipientAccountId": account_id,
+        "eventCategory": "Management",
+    }
+    if not success:
+        detail["errorMessage"] = "Failed authentication"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": SIGNIN_DETAIL_TYPE,
+        "source": "aws.signin",
+        "account": account_id,
+        "time": when,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def emit_root_sign_in(
+    account_id: str, *, success: bool = True, mfa: bool = False, router: Router = _default_router
+) -> dict[str, Any]:
+    """SANDBOX-ONLY: a root console sign-in cannot be made through an API, so this emits the CloudTrail event
+    AWS would deliver for one to the account's default bus in us-east-1, as if the root user had signed in.
+    Returns the event."""
+    event = root_sign_in_event(account_id, success=success, mfa=mfa)
+    router(account_id, "us-east-1", "default", event)
+    return event

@@ -24,7 +24,10 @@ What is emulated (and what not):
   the rule's account and an Allow in the target bus's policy; forwarded events keep `account`; an event
   that already crossed a bus is never forwarded again), SNS topics (topic policy must let
   events.amazonaws.com sns:Publish, aws:SourceArn / aws:SourceAccount conditions honoured), SQS queues
-  (queue policies are NOT checked); other target kinds are logged and skipped;
+  (queue policies are NOT checked); API destinations over real HTTP, only to 127.0.0.1 / localhost (the role
+  must trust EventBridge and allow events:InvokeApiDestination; the connection's API-key header and body
+  parameters are applied; non-2xx, a timeout or any other host is a failed delivery); other target kinds are
+  logged and skipped;
 - Input, InputPath and InputTransformer (InputPathsMap + InputTemplate, predefined aws.events.* names);
 - DeadLetterConfig: a refused delivery (missing target, policy refusal) goes to the DLQ with the
   ERROR_CODE / ERROR_MESSAGE / RULE_ARN / TARGET_ARN message attributes EventBridge sets. There are no
@@ -204,6 +207,8 @@ def _deliver_to_target(rule: Any, target: Mapping[str, Any], event: Mapping[str,
         _to_sns(rule, target, event, region, account)
     elif service == "sqs":
         _to_sqs(rule, target, event, region, account, resource)
+    elif service == "events" and resource.startswith("api-destination/"):
+        _to_api_destination(rule, target, event, region, account, resource)
     else:
         log.info("sandbox event router: target kind %s of rule %s is not emulated; skipped", service, rule.arn)
 
@@ -280,6 +285,115 @@ def _to_sqs(
         group_id=group_id,
         deduplication_id=str(event.get("id")) if group_id else None,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# API destinations (chat, paging, webhooks) over real HTTP, to this machine only
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+# The sandbox gives a receiver 5 seconds (EventBridge's own invocation timeout is not verified here); a slower
+# receiver counts as a failed delivery.
+HTTP_TIMEOUT_SECONDS = 5.0
+# What was sent (or refused), for tests and `watch`: destination name, endpoint host, status, body. Never the
+# connection's secret values: they are merged into the body sent, not into this record.
+HTTP_DELIVERIES: list[dict[str, Any]] = []
+
+
+def _to_api_destination(
+    rule: Any, target: Mapping[str, Any], event: Mapping[str, Any], region: str, account: str, resource: str
+) -> None:
+    """Invoke an API destination as EventBridge does: through the target's role (which must allow
+    events:InvokeApiDestination), with the connection's auth header and body parameters, the rendered input as
+    the JSON body; non-2xx or a connection error is a failed delivery (dead-lettered by the caller)."""
+    backend = events_backends[account][region]
+    name = resource.split("/")[1]
+    destination = backend.destinations.get(name)
+    if destination is None or str(destination.arn) != str(target.get("Arn")):
+        raise DeliveryRefused("ResourceNotFoundException", f"API destination {target.get('Arn')} does not exist")
+    _require_invoke_permission(rule, target, account, region, name)
+    connection = next((c for c in backend.connections.values() if str(c.arn) == destination.connection_arn), None)
+    if connection is None:
+        raise DeliveryRefused("ResourceNotFoundException", f"connection {destination.connection_arn} does not exist")
+    body = render_target_input(target, event, rule.arn, rule.name)
+    headers, body = _http_request_parts(connection.auth_parameters or {}, body)
+    _send(name, str(destination.invocation_endpoint), str(destination.http_method), headers, body)
+
+
+def _require_invoke_permission(rule: Any, target: Mapping[str, Any], account: str, region: str, name: str) -> None:
+    """The target's role must exist, trust EventBridge for this rule, and allow events:InvokeApiDestination on
+    the API destination (named as IAM names it, without the id: list_amazoneventbridge.html, api-destination)."""
+    role_arn = str(target.get("RoleArn") or "")
+    if not role_arn:
+        raise DeliveryRefused("NoPermissions", "an API-destination target needs a RoleArn")
+    _require_role(rule.account_id, role_arn)
+    role = iam_backends[rule.account_id]["global"].get_role_by_arn(role_arn)
+    trust = _load_policy(role.assume_role_policy_document)
+    refusal = service_policy_refusal(trust, "sts:AssumeRole", role_arn, str(rule.arn), str(rule.account_id))
+    if refusal is not None:
+        raise DeliveryRefused("NoPermissions", f"trust policy of {role_arn}: {refusal}")
+    documents = [_load_policy(doc) for doc in role.policies.values()]
+    documents += [_load_policy(v.document) for p in role.managed_policies.values() for v in p.versions if v.is_default]
+    resource = f"arn:aws:events:{region}:{account}:api-destination/{name}"
+    if not _identity_allows(documents, "events:InvokeApiDestination", resource):
+        raise DeliveryRefused("NoPermissions", f"role {role_arn} may not events:InvokeApiDestination on {resource}")
+
+
+def _identity_allows(documents: Sequence[Mapping[str, Any]], action: str, resource: str) -> bool:
+    allowed = False
+    for document in documents:
+        for st in _statements(document):
+            if not (_action_matches(st, action) and _resource_matches(st, resource) and not st.get("Condition")):
+                continue
+            if st.get("Effect") == "Deny":
+                return False
+            allowed = allowed or st.get("Effect") == "Allow"
+    return allowed
+
+
+def _http_request_parts(auth: Mapping[str, Any], body: str) -> tuple[dict[str, str], str]:
+    """Headers and body as the connection shapes them: the API key header, the invocation header parameters, and
+    the invocation body parameters added to a JSON object body (the connection's values win:
+    API_CreateConnectionAuthRequestParameters.html, InvocationHttpParameters)."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Amazon/EventBridge/ApiDestinations"}
+    key = auth.get("ApiKeyAuthParameters") or {}
+    if key.get("ApiKeyName"):
+        headers[str(key["ApiKeyName"])] = str(key.get("ApiKeyValue", ""))
+    invocation = auth.get("InvocationHttpParameters") or {}
+    for param in invocation.get("HeaderParameters") or []:
+        headers[str(param.get("Key"))] = str(param.get("Value", ""))
+    extra = {str(p.get("Key")): p.get("Value", "") for p in invocation.get("BodyParameters") or []}
+    if extra:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            body = json.dumps({**document, **extra}, separators=(",", ":"))
+    return headers, body
+
+
+def _send(name: str, endpoint: str, method: str, headers: Mapping[str, str], body: str) -> None:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint).hostname or ""
+    record: dict[str, Any] = {"api_destination": name, "host": host, "method": method, "status": None}
+    HTTP_DELIVERIES.append(record)
+    if host not in LOCAL_HOSTS:
+        # The sandbox never reaches the internet: a real Slack or PagerDuty URL is recorded and refused.
+        record["refused"] = "not a local endpoint"
+        raise DeliveryRefused("SandboxRefused", f"the sandbox sends API-destination calls only to {LOCAL_HOSTS}")
+    request = urllib.request.Request(endpoint, data=body.encode(), method=method, headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            record["status"] = response.status
+    except urllib.error.HTTPError as exc:
+        record["status"] = exc.code
+        raise DeliveryRefused("SDK_CLIENT_ERROR", f"the API destination endpoint answered HTTP {exc.code}") from None
+    except OSError as exc:
+        raise DeliveryRefused("SDK_CLIENT_ERROR", f"the API destination endpoint could not be reached: {exc}") from None
+    log.info("sandbox event router: delivered to API destination %s (HTTP %s)", name, record["status"])
 
 
 def _dead_letter(rule: Any, target: Mapping[str, Any], event: Mapping[str, Any], refusal: DeliveryRefused) -> None:

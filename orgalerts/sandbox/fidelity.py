@@ -15,6 +15,13 @@ documentation it follows. Always on (not only in strict mode): these are facts o
   check. Item writes are serialized here.
 - CloudFormation: the resource types and properties orgalerts' templates use that moto lacks
   (`orgalerts.sandbox.cloudformation`).
+- EventBridge pattern matching: "Exists matching only works on leaf nodes. It does not work on intermediate
+  nodes" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html, "Exists
+  matching"); EventBridge's matcher flattens an event into the paths of its leaf values (aws/event-ruler), so an
+  object is never a value of its own path, empty or not. moto agrees for a non-empty object, but keeps an EMPTY
+  object as a leaf value: `{"exists": false}` then fails on `"requestParameters": {}` and `{"exists": true}`
+  holds. The central routes split on exactly that path (model/routes.py), so moto's flattening is made to drop
+  empty objects, as model/matching.py does.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import threading
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
-from moto.events.models import EventsBackend
+from moto.events.models import EventPattern, EventsBackend
 
 _LOCK = threading.Lock()
 _APPLIED = False
@@ -52,6 +59,20 @@ def _serialized(method: Any) -> Any:
     return write
 
 
+def _flatten_leaves(node: Any, prefix: str = "", result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """moto's EventPattern._flatten_dict, except that an empty object is an intermediate node without leaves."""
+    if result is None:
+        result = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                _flatten_leaves(value, path, result)
+            else:
+                result[path] = value
+    return result
+
+
 def apply_aws_semantics() -> None:
     """Patch moto once in this process. Idempotent and thread-safe."""
     global _APPLIED
@@ -59,6 +80,7 @@ def apply_aws_semantics() -> None:
         if _APPLIED:
             return
         EventsBackend._put_permission_from_policy = staticmethod(_replace_policy)  # type: ignore[method-assign,assignment]
+        EventPattern._flatten_dict = staticmethod(_flatten_leaves)  # type: ignore[method-assign,assignment]
         for name in ("put_item", "update_item", "delete_item"):
             setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
         from orgalerts.sandbox import cloudformation

@@ -191,6 +191,11 @@ class Side:
     def region(self, config: Config) -> str:
         return config.region
 
+    def home_account(self, config: Config, scope: Scope) -> str:
+        """The account a MANAGEMENT side lives in: the management account, unless the side says otherwise
+        (Identity Center may live in a delegated administrator account)."""
+        return scope.management_account_id
+
     def enabled(self, config: Config, removing: bool) -> bool:
         """Whether the side runs at all (a feature switched off makes no call)."""
         return True

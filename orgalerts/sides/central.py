@@ -1,7 +1,8 @@
 """The central side: the notification account's bus, rules, topic and queue (in `config.region`).
 
 Owns: the central event bus and its policy (who may put events: the target OUs, included accounts),
-the alert rule with its message format, the account-change and tamper rules, the watch on the central
+the alert routes (one rule per severity, outcome and message shape, model/routes.py) with their message
+formats, the account-change and tamper rules, the watch on the central
 resources themselves, the SNS topic with its policy and e-mail subscriptions, the central dead-letter
 queue, reading all of it back, and the writes of the kinds only this side has.
 """
@@ -13,8 +14,9 @@ from typing import Any
 
 from orgalerts.aws import ClientError, error_code, partition_regions
 from orgalerts.config import Config
-from orgalerts.model import messages, patterns
+from orgalerts.model import messages, patterns, routes
 from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
+from orgalerts.model.payloads import message_from_transformer
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
 from orgalerts.model.resources import (
@@ -25,11 +27,13 @@ from orgalerts.model.resources import (
     managed_tags,
 )
 from orgalerts.model.scope import Scope
+from orgalerts.model.severity import Severity, admits
 from orgalerts.sides import cloudformation as cfn
-from orgalerts.sides import forwarding
+from orgalerts.sides import destinations, forwarding
 from orgalerts.sides.base import Clients, Grant, Side, Sleep, Where, Writer, everywhere
 from orgalerts.sides.forwarding import absent
-from orgalerts.sides.org_watch import account_change_pattern
+from orgalerts.sides.identity_center import ic_account
+from orgalerts.sides.org_watch import account_change_carve, account_change_pattern
 
 BUS = Kind("bus", "central bus")
 BUS_POLICY = Kind("bus-policy", "bus policy")
@@ -106,7 +110,12 @@ def bus_policy(config: Config, scope: Scope) -> str:
                 "Condition": condition,
             }
         )
-    extra = {scope.management_account_id} if config.alerts.account_changes else set()
+    # The management account's organization watch and the Identity Center rule put events too (their
+    # accounts may be outside the target OUs).
+    management = config.alerts.account_changes or config.source_on("organizations")
+    extra = {scope.management_account_id} if management else set()
+    if config.source_on("identity-center"):
+        extra.add(ic_account(config, scope))
     included = sorted((set(scope.included_accounts) | extra) - {central.account_id})
     if included:
         statements.append(
@@ -121,23 +130,38 @@ def bus_policy(config: Config, scope: Scope) -> str:
     return canonical_policy({"Version": "2012-10-17", "Statement": statements})
 
 
-def central_rule_arns(config: Config) -> list[str]:
+def alert_routes(config: Config, scope: Scope) -> list[routes.Route]:
+    """The central alert routes of this configuration and scope (the scope decides which organizations events the
+    account-change rule takes: `org_watch.account_change_carve`)."""
+    return patterns.central_routes(config.patterns, account_change_carve(config, scope))
+
+
+def route_rule_names(config: Config, scope: Scope) -> list[str]:
+    """The central alert rules of this configuration: one per severity, outcome and message shape."""
+    return [f"{config.names.prefix}{route.name}" for route in alert_routes(config, scope)]
+
+
+def central_rule_arns(config: Config, scope: Scope) -> list[str]:
     """Every rule that may publish to the topic or dead-letter into the central queue."""
     central = config.central
     names = central.names
-    arns = [central.rule_arn]
+    bus = names.central_bus
+    arns = [rule_arn(central.region, central.account_id, bus, r) for r in route_rule_names(config, scope)]
     if config.alerts.account_changes:
-        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule))
+        arns.append(rule_arn(central.region, central.account_id, bus, names.account_change_rule))
     if config.alerts.tamper_alerts:
-        arns.append(rule_arn(central.region, central.account_id, names.central_bus, names.tamper_rule))
-        arns.append(rule_arn(central.region, central.account_id, "default", names.central_watch_rule))
+        arns += [
+            rule_arn(central.region, central.account_id, bus, r) for r in (names.tamper_rule, names.tamper_anon_rule)
+        ]
+        arns += [rule_arn(central.region, central.account_id, "default", r)
+                 for r in (names.central_watch_rule, names.central_watch_anon_rule)]  # fmt: skip
     return sorted(arns)
 
 
-def topic_policy(config: Config) -> str:
+def topic_policy(config: Config, scope: Scope) -> str:
     """Only EventBridge may publish, and only for orgalerts' central rules."""
-    topic_arn = config.central.topic_arn
-    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", topic_arn, central_rule_arns(config))
+    arns = central_rule_arns(config, scope)
+    return eventbridge_only_policy("OrgAlertsEventBridgePublish", "sns:Publish", config.central.topic_arn, arns)
 
 
 def _alerting_rule(
@@ -147,40 +171,54 @@ def _alerting_rule(
     pattern: dict[str, Any],
     description: str,
     transformer: dict[str, Any],
+    severity: Severity,
     state: str = patterns.STATE_ENABLED,
+    message: messages.Message | None = None,
 ) -> list[Resource]:
-    """A central rule sending formatted messages to the topic (dead letters to the central queue)."""
+    """A central rule and its targets (dead letters to the central queue). `severity` travels with the rule so
+    `_rule_targets` can give each rule every destination whose minimum severity admits it."""
+    props = {"pattern": canonical_json(pattern), "state": state, "description": f"{description} [{severity.value}]"}
+    key = f"{bus}/{rule}"
+    return [Resource("rule", key, props), *_rule_targets(config, key, severity, transformer, message)]
+
+
+def _rule_targets(
+    config: Config, key: str, severity: Severity, transformer: dict[str, Any], message: messages.Message | None
+) -> list[Resource]:
+    """The targets of one central rule: the alert topic (e-mail, every severity: `notification.emails` is an
+    e-mail destination with min_severity info). `message` is the route's text for other destinations."""
     central = config.central
     names = central.names
     dlq_arn = central.queue_arn(names.central_dlq) if config.alerts.dead_letter_queues else ""
-    props = {"pattern": canonical_json(pattern), "state": state, "description": description}
-    return [
-        Resource("rule", f"{bus}/{rule}", props),
-        forwarding.target(
-            f"{bus}/{rule}/{names.central_target_id}",
-            central.topic_arn,
-            transformer=canonical_json(transformer),
-            dlq_arn=dlq_arn,
-        ),
-    ]
+    topic = forwarding.target(
+        f"{key}/{names.central_target_id}", central.topic_arn, transformer=canonical_json(transformer), dlq_arn=dlq_arn
+    )
+    topics = [topic] if admits(Severity.INFO, severity) else []
+    text = message or message_from_transformer(transformer)
+    return [*topics, *destinations.destination_targets(config, key, severity, text)]
 
 
 def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
-    """The alert rule, and the account-change and tamper rules when they are on."""
+    """The alert routes, and the account-change and tamper rules when they are on."""
     names = config.names
     alerts = config.alerts
     bus = names.central_bus
-    alert = patterns.central_alert_pattern(config.patterns)
-    resources = _alerting_rule(
-        config,
-        bus,
-        names.central_rule,
-        alert,
-        "orgalerts: format IAM-change events from member accounts and send them to the topic",
-        messages.alert_input_transformer(),
-        state=patterns.get_pattern(alerts.pattern).state,
-    )
+    resources: list[Resource] = []
+    for route in alert_routes(config, scope):
+        outcome = "denied attempts" if route.denied else "changes"
+        resources += _alerting_rule(
+            config,
+            bus,
+            f"{names.prefix}{route.name}",
+            route.pattern,
+            f"orgalerts: {route.severity.value} {outcome} from member accounts, formatted for the topic",
+            route.message.email_transformer(),
+            route.severity,
+            state=patterns.route_state(route, config.patterns),
+            message=route.message,
+        )
     if alerts.account_changes:
+        # Medium: an account not covered yet is a gap in alerting to close soon (onboard), not an attack.
         resources += _alerting_rule(
             config,
             bus,
@@ -188,6 +226,7 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
             account_change_pattern(scope),
             "orgalerts: an account joined a target OU and is not covered yet",
             messages.account_change_input_transformer(),
+            Severity.MEDIUM,
         )
     if alerts.tamper_alerts:
         resources += _tamper_rules(config)
@@ -195,24 +234,27 @@ def _alert_rules(config: Config, scope: Scope) -> list[Resource]:
 
 
 def _tamper_rules(config: Config) -> list[Resource]:
+    """High: someone weakened the alerting itself; whatever they do next may raise no alert. Each rule comes in
+    two shapes, callers with and without a principal ARN (messages.tamper_template)."""
     names = config.names
     tamper = patterns.central_tamper_pattern(names.prefix)
-    transformer = messages.tamper_input_transformer()
-    return _alerting_rule(
-        config,
-        names.central_bus,
-        names.tamper_rule,
-        tamper,
-        "orgalerts: tamper alerts for member forwarding and CloudTrail logging",
-        transformer,
-    ) + _alerting_rule(
-        config,
-        "default",
-        names.central_watch_rule,
-        patterns.central_watch_pattern(names.central_bus, config.central.topic_arn),
-        "orgalerts: tamper alerts for the central bus, its policy, rules and topic",
-        transformer,
-    )
+    watch = patterns.central_watch_pattern(names.central_bus, config.central.topic_arn)
+    resources: list[Resource] = []
+    for arn, tamper_rule, watch_rule in ((True, names.tamper_rule, names.central_watch_rule),
+                                         (False, names.tamper_anon_rule, names.central_watch_anon_rule)):  # fmt: skip
+        transformer = messages.tamper_input_transformer(principal=arn)
+        callers = "" if arn else " (callers without a principal ARN)"
+        resources += _alerting_rule(
+            config, names.central_bus, tamper_rule, patterns.with_principal_shape(tamper, arn),
+            f"orgalerts: tamper alerts for member forwarding and CloudTrail logging{callers}", transformer,
+            Severity.HIGH,
+        )  # fmt: skip
+        resources += _alerting_rule(
+            config, "default", watch_rule, patterns.with_principal_shape(watch, arn),
+            f"orgalerts: tamper alerts for the central bus, its policy, rules and topic{callers}", transformer,
+            Severity.HIGH,
+        )  # fmt: skip
+    return resources
 
 
 def central_resources(config: Config, scope: Scope) -> list[Resource]:
@@ -223,7 +265,7 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
         Resource("bus", names.central_bus),
         Resource("bus-policy", names.central_bus, {"document": bus_policy(config, scope)}),
         Resource("topic", names.topic),
-        Resource("topic-policy", names.topic, {"document": topic_policy(config)}),
+        Resource("topic-policy", names.topic, {"document": topic_policy(config, scope)}),
     ]
     resources += [
         Resource("subscription", f"{names.topic}/email/{email}", {"protocol": "email", "endpoint": email})
@@ -231,7 +273,7 @@ def central_resources(config: Config, scope: Scope) -> list[Resource]:
     ]
     if config.alerts.dead_letter_queues:
         dlq_arn = central.queue_arn(names.central_dlq)
-        resources.append(forwarding.queue(names.central_dlq, dlq_arn, central_rule_arns(config)))
+        resources.append(forwarding.queue(names.central_dlq, dlq_arn, central_rule_arns(config, scope)))
     return resources + _alert_rules(config, scope)
 
 
@@ -294,13 +336,29 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
     events = clients.events
     found = read_bus(events, names.central_bus)
     if any(r.kind == "bus" and r.managed for r in found):
-        found += forwarding.read_rule(events, names.central_bus, names.central_rule)
-        found += forwarding.read_rule(events, names.central_bus, names.tamper_rule)
-        found += forwarding.read_rule(events, names.central_bus, names.account_change_rule)
-    found += forwarding.read_rule(events, "default", names.central_watch_rule)
+        for rule in route_rules_on_bus(events, names.central_bus, names.prefix):
+            found += forwarding.read_rule(events, names.central_bus, rule)
+        for rule in (names.tamper_rule, names.tamper_anon_rule, names.account_change_rule):
+            found += forwarding.read_rule(events, names.central_bus, rule)
+    for rule in (names.central_watch_rule, names.central_watch_anon_rule):
+        found += forwarding.read_rule(events, "default", rule)
     found += read_topic(clients.sns, central.topic_arn, names.topic)
     found += forwarding.read_queue(clients.sqs, names.central_dlq)
     return found
+
+
+def route_rules_on_bus(events: Any, bus: str, prefix: str) -> list[str]:
+    """Every alert route on the central bus, whatever configuration made it: `<prefix>alert-*`, and the single
+    `<prefix>alert` rule of versions before severity tiers (so a deploy deletes it and plan/drift show it).
+    ListRules with NamePrefix: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListRules.html"""
+    names: list[str] = []
+    token: dict[str, str] = {}
+    while True:
+        page = events.list_rules(EventBusName=bus, NamePrefix=f"{prefix}{routes.ROUTE_PREFIX}", **token)
+        names += [str(r["Name"]) for r in page.get("Rules", []) if routes.is_route_name(str(r["Name"]), prefix)]
+        if not page.get("NextToken"):
+            return sorted(names)
+        token = {"NextToken": str(page["NextToken"])}
 
 
 # --- a previous `region` ----------------------------------------------------------------------------------
@@ -407,9 +465,30 @@ def all_central_rule_arns(config: Config, region: str = "*") -> list[str]:
     in any region (`*`: a previous `region` is read and removed too)."""
     central = config.central
     names = central.names
-    on_bus = [names.central_rule, names.account_change_rule, names.tamper_rule]
+    # `<prefix>alert*`: the alert routes of any configuration and the single alert rule of earlier versions.
+    on_bus = [f"{names.prefix}{routes.ROUTE_PREFIX}*", names.account_change_rule, names.tamper_rule,
+              names.tamper_anon_rule]  # fmt: skip
     arns = [rule_arn(region, central.account_id, names.central_bus, rule) for rule in on_bus]
-    return [*arns, rule_arn(region, central.account_id, "default", names.central_watch_rule)]
+    on_default = (names.central_watch_rule, names.central_watch_anon_rule)
+    return [*arns, *(rule_arn(region, central.account_id, "default", rule) for rule in on_default)]
+
+
+def managed_central_rule_arns(config: Config) -> list[str]:
+    """What this configuration creates: the routes by one wildcard (their number follows the sources and the
+    scope), the rest by name."""
+    central = config.central
+    names = central.names
+    routes_arn = rule_arn(
+        central.region, central.account_id, names.central_bus, f"{names.prefix}{routes.ROUTE_PREFIX}-*"
+    )
+    others = [rule_arn(central.region, central.account_id, names.central_bus, names.account_change_rule)
+              ] if config.alerts.account_changes else []  # fmt: skip
+    if config.alerts.tamper_alerts:
+        others += [rule_arn(central.region, central.account_id, names.central_bus, r)
+                   for r in (names.tamper_rule, names.tamper_anon_rule)]  # fmt: skip
+        others += [rule_arn(central.region, central.account_id, "default", r)
+                   for r in (names.central_watch_rule, names.central_watch_anon_rule)]  # fmt: skip
+    return sorted([routes_arn, *others])
 
 
 def central_dlq_arns(config: Config) -> list[str]:
@@ -452,7 +531,9 @@ CENTRAL_GRANTS: tuple[Grant, ...] = (
     Grant("notification", "ManageCentralBusPolicy", ("events:PutPermission", "events:RemovePermission"), everywhere),
     Grant("notification", "ReadAndRemoveCentralRules", forwarding.RULE_READ + forwarding.RULE_REMOVE,
           all_central_rule_arns),
-    Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, central_rule_arns),
+    Grant("notification", "ManageCentralRules", forwarding.RULE_WRITE, managed_central_rule_arns),
+    # ListRules has no resource type (list_amazoneventbridge.html): finds the alert routes by name prefix.
+    Grant("notification", "ListCentralRules", ("events:ListRules",), everywhere),
     Grant("notification", "ReadAndRemoveAlertTopic", ("sns:GetTopicAttributes", "sns:ListTagsForResource",
           "sns:ListSubscriptionsByTopic", "sns:DeleteTopic"), _any_region_topic),
     Grant("notification", "ManageAlertTopic", ("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes",
@@ -468,16 +549,17 @@ CENTRAL_GRANTS: tuple[Grant, ...] = (
 class CentralSide(Side):
     name = "central"
     where = Where.CENTRAL
-    kinds = KINDS
+    # Chat, paging and webhook destinations (sides/destinations.py) live here too: the central rules target them.
+    kinds = (*KINDS[:-2], *destinations.KINDS, *KINDS[-2:])  # before rules and targets
     cloudformation = CLOUDFORMATION
-    services = ("events", "sns", "sqs")
-    required_actions = CENTRAL_GRANTS
+    services = ("events", "sns", "sqs", "iam")
+    required_actions = CENTRAL_GRANTS + destinations.GRANTS
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
-        return central_resources(config, scope)
+        return central_resources(config, scope) + destinations.desired(config)
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
-        return read_central(clients, config)
+        return destinations.read(clients, config, read_central(clients, config))
 
     def other_regions(self, config: Config) -> list[str]:
         return sorted(scanned_regions() - {config.region})
@@ -486,7 +568,7 @@ class CentralSide(Side):
         return left_in_region(clients, config)
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
-        return CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep)
+        return destinations.writer(CentralWriter(clients, config.central.topic_arn, wait=wait, sleep=sleep), config)
 
     def notes(self, config: Config, scope: Scope, live: list[Resource], desired: list[Resource]) -> list[str]:
         wanted = {r.key for r in desired}
@@ -495,7 +577,7 @@ class CentralSide(Side):
                 f"notification.emails is empty: alerts reach topic {config.names.topic} but no e-mail subscriber; "
                 "add an address, or subscribe your own endpoint to the topic"
             ]
-            if desired and not config.notification.emails
+            if desired and not config.notification.emails and not config.destinations
             else []
         )
         return nobody + [

@@ -64,7 +64,7 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     role = names.forwarder_role
     forward = {
         "pattern": canonical_json(member_pattern(config)),
-        "state": patterns.get_pattern(alerts.pattern).state,
+        "state": patterns.member_rule_state(config.patterns),
         "description": FORWARD_DESCRIPTION,
     }
     resources += forwarding.forwarding_role(config, account_id, role)

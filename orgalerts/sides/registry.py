@@ -9,12 +9,13 @@ from __future__ import annotations
 from orgalerts.sides.base import Side, Where
 from orgalerts.sides.central import CENTRAL
 from orgalerts.sides.guardrail import GUARDRAIL
+from orgalerts.sides.identity_center import IDENTITY_CENTER
 from orgalerts.sides.member import MEMBER
 from orgalerts.sides.org_watch import ORG_WATCH
 from orgalerts.sides.trail import TRAIL_SIDE
 
 # Central first (members point at it), then the management account's sides, then members.
-SIDES: tuple[Side, ...] = (CENTRAL, ORG_WATCH, TRAIL_SIDE, GUARDRAIL, MEMBER)
+SIDES: tuple[Side, ...] = (CENTRAL, ORG_WATCH, IDENTITY_CENTER, TRAIL_SIDE, GUARDRAIL, MEMBER)
 
 
 def sides_at(where: Where) -> tuple[Side, ...]:

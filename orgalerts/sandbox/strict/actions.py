@@ -70,6 +70,16 @@ def _event_bus(key: str) -> Builder:
     return build
 
 
+def _named(resource_type: str) -> Builder:
+    """connection: arn:${Partition}:events:${Region}:${Account}:connection/${ConnectionName};
+    api-destination: arn:${Partition}:events:${Region}:${Account}:api-destination/${ApiDestinationName}."""
+
+    def build(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+        return [f"arn:{ctx.partition}:events:{ctx.region}:{ctx.account}:{resource_type}/{_str(params, 'Name')}"]
+
+    return build
+
+
 def _put_events(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
     entries = [e for e in params.get("Entries") or [] if isinstance(e, Mapping)]
     return sorted({_event_bus("EventBusName")(e, ctx)[0] for e in entries}) or _event_bus("EventBusName")({}, ctx)
@@ -230,6 +240,11 @@ _EVENTS: dict[str, Builder] = {
     "DescribeEventBus": _event_bus("Name"), "DeleteEventBus": _event_bus("Name"), "PutEvents": _put_events,
     "PutPermission": _star, "RemovePermission": _star, "ListRules": _star, "ListEventBuses": _star,
     "ListRuleNamesByTarget": _star, "TestEventPattern": _star,
+    **{op: _named("connection") for op in (
+        "CreateConnection", "DescribeConnection", "UpdateConnection", "DeleteConnection")},
+    **{op: _named("api-destination") for op in (
+        "CreateApiDestination", "DescribeApiDestination", "UpdateApiDestination", "DeleteApiDestination")},
+    "ListConnections": _star, "ListApiDestinations": _star,
 }  # fmt: skip
 _SNS: dict[str, Builder] = {
     "CreateTopic": _topic_from_name, "DeleteTopic": _topic, "GetTopicAttributes": _topic,

@@ -1,6 +1,7 @@
 """Strict rule 4: EventBridge PutRule patterns and PutTargets target settings that AWS refuses.
 
-Owns: `check(call) -> Refusal | None` for events:PutRule and events:PutTargets.
+Owns: `check(call) -> Refusal | None` for events:PutRule, PutTargets, Create/UpdateConnection and
+Create/UpdateApiDestination.
 
 PutRule (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html):
 * EventPattern longer than 2,048 characters, counted on the string as sent: "Event pattern size,
@@ -168,6 +169,77 @@ def check_put_targets(params: Mapping[str, Any], caller_account: str) -> Refusal
     return None
 
 
+# Connections and API destinations (https://docs.aws.amazon.com/eventbridge/latest/APIReference/
+# API_CreateConnection.html, API_CreateApiDestination.html): Name 1-64 of [\.\-_A-Za-z0-9]; Description at most
+# 512 characters; AuthorizationType BASIC | OAUTH_CLIENT_CREDENTIALS | API_KEY with the parameters of that type
+# only ("You must include only authorization parameters for the AuthorizationType you specify",
+# API_CreateConnectionAuthRequestParameters.html); InvocationRateLimitPerSecond at least 1 (300 by default, the
+# quota); HttpMethod one of the listed verbs. InvocationEndpoint: AWS requires an HTTPS endpoint ("API destinations
+# are HTTPS endpoints", eb-api-destinations.html). SANDBOX CHOICE: http:// is also accepted for 127.0.0.1 and
+# localhost, so a test's local receiver can stand in for Slack or PagerDuty; any other http:// is refused as AWS.
+_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
+_AUTH_KEYS = {
+    "BASIC": "BasicAuthParameters",
+    "OAUTH_CLIENT_CREDENTIALS": "OAuthParameters",
+    "API_KEY": "ApiKeyAuthParameters",
+}
+_METHODS = {"POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
+MAX_INVOCATION_RATE = 300
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _invalid(message: str) -> Refusal:
+    return Refusal("ValidationException", message)
+
+
+def check_connection(params: Mapping[str, Any], creating: bool) -> Refusal | None:
+    if not _NAME.match(str(params.get("Name", ""))):
+        return _invalid("Name must be 1-64 characters of [.-_A-Za-z0-9]")
+    if len(str(params.get("Description", ""))) > 512:
+        return _invalid("Description must be at most 512 characters")
+    kind = params.get("AuthorizationType")
+    if kind is None and not creating:
+        return None
+    if kind not in _AUTH_KEYS:
+        return _invalid(f"AuthorizationType must be one of {', '.join(sorted(_AUTH_KEYS))}")
+    auth = params.get("AuthParameters") or {}
+    given = {k for k in _AUTH_KEYS.values() if k in auth}
+    if given != {_AUTH_KEYS[str(kind)]}:
+        return _invalid(f"AuthParameters must hold {_AUTH_KEYS[str(kind)]} (and no other authorization parameters)")
+    return None
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why an API destination's InvocationEndpoint is refused, or None (see the comment above)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS:
+        return None
+    return "InvocationEndpoint must be an HTTPS URL (the sandbox also takes http:// on 127.0.0.1 and localhost)"
+
+
+def check_api_destination(params: Mapping[str, Any], creating: bool) -> Refusal | None:
+    if not _NAME.match(str(params.get("Name", ""))):
+        return _invalid("Name must be 1-64 characters of [.-_A-Za-z0-9]")
+    if len(str(params.get("Description", ""))) > 512:
+        return _invalid("Description must be at most 512 characters")
+    endpoint = params.get("InvocationEndpoint")
+    if endpoint is not None or creating:
+        problem = endpoint_problem(str(endpoint or ""))
+        if problem:
+            return _invalid(problem)
+    method = params.get("HttpMethod")
+    if (method is not None or creating) and method not in _METHODS:
+        return _invalid(f"HttpMethod must be one of {', '.join(sorted(_METHODS))}")
+    rate = params.get("InvocationRateLimitPerSecond")
+    if rate is not None and not (isinstance(rate, int) and 1 <= rate <= MAX_INVOCATION_RATE):
+        return _invalid(f"InvocationRateLimitPerSecond must be from 1 to {MAX_INVOCATION_RATE}")
+    return None
+
+
 def check(call: StrictCall) -> Refusal | None:
     if call.service != "events":
         return None
@@ -175,4 +247,8 @@ def check(call: StrictCall) -> Refusal | None:
         return check_put_rule(call.parameters)
     if call.operation == "PutTargets":
         return check_put_targets(call.parameters, call.account_id)
+    if call.operation in ("CreateConnection", "UpdateConnection"):
+        return check_connection(call.parameters, call.operation == "CreateConnection")
+    if call.operation in ("CreateApiDestination", "UpdateApiDestination"):
+        return check_api_destination(call.parameters, call.operation == "CreateApiDestination")
     return None
