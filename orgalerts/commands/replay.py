@@ -338,7 +338,7 @@ class Replayer:
             widened = [dataclasses.replace(r, state=patterns.STATE_ALL_MANAGEMENT_EVENTS) for r in outcome.seen_by]
             if any(r.receives(event) for r in widened):
                 return "read-only call: the member rule (state ENABLED) does not receive read-only management events"
-            return "read-only call, not matched by the member pattern"
+            return "read-only call (readOnly true), not matched by the member pattern"
         return "not matched by the member pattern"
 
 
@@ -403,12 +403,16 @@ def record_lines(d: Decision) -> list[str]:
     return lines
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def summary_lines(report: ReplayReport) -> list[str]:
     s = report.summary()
     skipped = f", {s['digest_files_skipped']} digest files skipped" if s["digest_files_skipped"] else ""
     lines = [
-        f"replay: {s['records']} records from {s['files']} files{skipped}: {s['alerts']} would alert, "
-        f"{s['silent']} would not",
+        f"replay: {_count(s['records'], 'record')} from {_count(s['files'], 'file')}{skipped}: "
+        f"{s['alerts']} would alert, {s['silent']} would not",
         "  by severity: " + ", ".join(f"{k} {v}" for k, v in s["by_severity"].items()),
         "  silenced by: " + (", ".join(f"{k} {v}" for k, v in s["by_preset"].items()) or "nothing"),
     ]

@@ -89,7 +89,14 @@ def read_paths(paths: list[str]) -> Inputs:
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+        # Hidden files and directories (.git, caches) are not trail logs.
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.name.endswith(SUFFIXES)
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         if not found:
             raise ReplayInputError(f"replay: {path}: no .json or .json.gz file in this directory")
         return found
