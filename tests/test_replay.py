@@ -109,7 +109,7 @@ SLR = record(
         "arn": f"arn:aws:sts::{MEMBER}:assumed-role/AWSServiceRoleForSSO/sso",
         "accountId": MEMBER,
         "invokedBy": "sso.amazonaws.com",
-    },  # fmt: skip
+    },
 )
 IN_EXCLUDED = record("CreateGroup", {"groupName": "x"}, account=EXCLUDED)
 
@@ -255,7 +255,8 @@ def test_replay__text_output__decision_text_per_destination_and_summary(
 
 def test_replay__wrapping__source_detail_type_account_region_and_iso_time() -> None:
     signin = {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "eventType": "AwsConsoleSignIn",
-              "awsRegion": "us-east-1", "recipientAccountId": MEMBER, "eventTime": "2022-12-12 21:46:17.000000000"}  # fmt: skip
+              "awsRegion": "us-east-1", "recipientAccountId": MEMBER,
+              "eventTime": "2022-12-12 21:46:17.000000000"}  # fmt: skip
     service = {"eventSource": "sso.amazonaws.com", "eventName": "X", "eventType": "AwsServiceEvent",
                "awsRegion": "eu-west-1", "userIdentity": {"accountId": NOTIFICATION}}  # fmt: skip
 
