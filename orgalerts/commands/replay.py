@@ -297,7 +297,8 @@ class Replayer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.pipeline = build_pipeline(config)
-        self._variants = filters(config) if len(filters(config)) > 1 else []
+        variants = filters(config)
+        self._variants = variants if len(variants) > 1 else []  # only ("", no filter): nothing can silence
         self._built: dict[str, Pipeline] = {}
 
     def _variant(self, label: str, config: Config) -> Pipeline:
