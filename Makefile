@@ -7,7 +7,7 @@ ACCOUNT ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify watch sandbox sandbox-stop \
-        test corpus lint typecheck check bench bench-stacksets permissions doctor clean
+        test corpus replay-corpus lint typecheck check bench bench-stacksets permissions doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ CORPUS ?= ../shared/corpus/cloudtrail
 corpus: $(STAMP)
 	@test -d "$(CORPUS)/iam" || (echo "make corpus: no CloudTrail corpus at $(CORPUS)/iam (set CORPUS=...)" >&2; exit 2)
 	ORGALERTS_CORPUS="$(CORPUS)" $(BIN)/python -m pytest -s corpus_tests
+
+## The same corpus through `orgalerts replay` (no AWS, no sandbox): per record the decision and each destination's text.
+replay-corpus: $(STAMP)
+	@test -d "$(CORPUS)/iam" || (echo "make replay-corpus: no CloudTrail corpus at $(CORPUS)/iam (set CORPUS=...)" >&2; exit 2)
+	$(BIN)/orgalerts --config $(CONFIG) replay "$(CORPUS)/iam"
 
 lint: $(STAMP)
 	$(BIN)/ruff check orgalerts tests bench corpus_tests

@@ -29,6 +29,8 @@ from orgalerts.commands.lifecycle import check_offboard, check_onboard
 from orgalerts.commands.notify import publish_drift
 from orgalerts.commands.permissions import render as render_permissions
 from orgalerts.commands.redrive import run_redrive
+from orgalerts.commands.replay import run_replay
+from orgalerts.commands.replay_input import read_paths
 from orgalerts.commands.verify import run_verify
 from orgalerts.commands.watch import run_watch
 from orgalerts.config import ACCOUNT_ID_RE, DEFAULT_CONFIG_PATH, Config, destination_secrets, load_config
@@ -104,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("format", choices=FORMATS, help="template format")
     export.add_argument("--out", required=True, metavar="DIR", help="directory to write the templates to")
+    replay = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="run recorded CloudTrail events through the configured rules and messages; no AWS account needed",
+    )
+    replay.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a CloudTrail record or EventBridge event (.json), a CloudTrail log file (Records, .json or .json.gz), "
+        "or a directory of these (recursive)",
+    )
     unlock = sub.add_parser(
         "unlock", parents=[common], help="remove the run lock a dead run left behind (after a confirmation)"
     )
@@ -424,10 +438,22 @@ def cmd_permissions(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace, config: Config) -> int:
+    """Local: reads files and the config only (no credentials, no sandbox); exit 2 on an input it cannot use."""
+    report = run_replay(config, read_paths(args.paths))
+    if _opt(args, "json"):
+        render.write_lines(render.replay_summary(report), sys.stderr)
+        render.write_document(report.to_json(), sys.stdout)
+    else:
+        render.write_lines(render.replay_records(report) + render.replay_summary(report), sys.stdout)
+    return 0
+
+
 # The one dispatch table: commands that need no AWS environment, then those that run over the organization.
 LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {
     "sandbox": cmd_sandbox,
     "permissions": cmd_permissions,
+    "replay": cmd_replay,
 }
 RUNNER_COMMANDS: dict[str, Callable[[argparse.Namespace, Runner], int]] = {
     "redrive": cmd_redrive,

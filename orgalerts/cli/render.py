@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from orgalerts.commands.doctor import OK, DoctorReport
+from orgalerts.commands.replay import ReplayReport, record_lines, summary_lines
 from orgalerts.commands.verify import VerifyResult
 from orgalerts.engine.results import BASE_STATUSES, COMMAND_STATUSES, RunReport, SideResult, Status, exit_code
 
@@ -147,3 +148,20 @@ def write_doctor(report: DoctorReport, stream: TextIO) -> None:
 def write_document(document: dict[str, Any], stream: TextIO) -> None:
     json.dump(document, stream, indent=2)
     stream.write("\n")
+
+
+def write_lines(lines: list[str], stream: TextIO) -> None:
+    for line in lines:
+        stream.write(line + "\n")
+
+
+def replay_records(report: ReplayReport) -> list[str]:
+    """Every record of `orgalerts replay`: the decision and the text of each destination, a blank line between."""
+    lines: list[str] = []
+    for decision in report.decisions:
+        lines += [*record_lines(decision), ""]
+    return lines
+
+
+def replay_summary(report: ReplayReport) -> list[str]:
+    return summary_lines(report)

@@ -105,10 +105,16 @@ def safe_lines(message: Message) -> list[str]:
     return out
 
 
+# A CloudTrail event's `time` (envelope, ISO 8601) and `detail.eventTime` are the same instant: a message may name
+# either as <time> (route messages use the envelope, the account-change message the record) and the payload follows
+# the message, so the e-mail and the payloads of one alert show the same text.
+SAME_INSTANT: frozenset[str] = frozenset({"$.time", "$.detail.eventTime"})
+
+
 def _paths(message: Message) -> dict[str, str]:
     merged = dict(PAYLOAD_PATHS)
     for name, path in message.paths.items():
-        if name in merged and merged[name] != path:
+        if name in merged and merged[name] != path and {merged[name], path} - SAME_INSTANT:
             raise ValueError(f"placeholder <{name}> means {path} in the message but {merged[name]} in payloads")
         merged[name] = path
     used = set(_PLACEHOLDER.findall(" ".join(safe_lines(message)) + LINK)) | set(PAYLOAD_PATHS)
