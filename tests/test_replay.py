@@ -158,7 +158,7 @@ def test_replay__every_input_shape__records_in_path_order_with_decisions(
     rows = [(Path(r["file"]).name, r["index"], r["event_name"], r["alert"], r["severity"], r["rule"])
             for r in doc["records"]]  # fmt: skip
     assert rows == [
-        ("root-key.json", 0, "CreateAccessKey", True, "critical", "orgalerts-alert-critical"),
+        ("root-key.json", 0, "CreateAccessKey", True, "critical", "orgalerts-alert-critical-bare"),  # null parameters
         ("log.json", 0, "AttachUserPolicy", True, "high", "orgalerts-alert-high"),
         ("log.json", 1, "CreateGroup", True, "info", "orgalerts-alert-info"),
         ("log.json", 2, "GetUser", False, None, None),

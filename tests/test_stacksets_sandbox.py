@@ -141,7 +141,7 @@ def test_account_created_in_nested_target_ou__covered_with_no_orgalerts_command_
     )
     deployed.client("iam", newcomer).create_user(UserName="mallory")
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
-    assert [b for b in bodies if f"IAM change in account {newcomer}: CreateUser" in b] != []
+    assert [b for b in bodies if f"[orgalerts] INFO in account {newcomer}: CreateUser by " in b] != []
 
     # Leaving the target OUs removes its instance and stack (RetainStacksOnAccountRemoval is false).
     orgs.move_account(AccountId=newcomer, SourceParentId=PCI, DestinationParentId="ou-sbx0-research")
