@@ -20,6 +20,7 @@ from orgalerts.model.payloads import message_from_transformer
 from orgalerts.model.plan import Change, Kind
 from orgalerts.model.policies import eventbridge_only_policy
 from orgalerts.model.resources import (
+    MARKER_TEXT,
     Resource,
     canonical_json,
     canonical_policy,
@@ -177,7 +178,10 @@ def _alerting_rule(
 ) -> list[Resource]:
     """A central rule and its targets (dead letters to the central queue). `severity` travels with the rule so
     `_rule_targets` can give each rule every destination whose minimum severity admits it."""
-    props = {"pattern": canonical_json(pattern), "state": state, "description": f"{description} [{severity.value}]"}
+    # The ownership marker in the Description (ListRules returns it: no tag read per rule); the severity last
+    # (`orgalerts replay` reads it there).
+    text = f"{description} ({MARKER_TEXT}) [{severity.value}]"
+    props = {"pattern": canonical_json(pattern), "state": state, "description": text}
     key = f"{bus}/{rule}"
     return [Resource("rule", key, props), *_rule_targets(config, key, severity, transformer, message)]
 
@@ -336,12 +340,14 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
     events = clients.events
     found = read_bus(events, names.central_bus)
     if any(r.kind == "bus" and r.managed for r in found):
-        for rule in route_rules_on_bus(events, names.central_bus, names.prefix):
-            found += forwarding.read_rule(events, names.central_bus, rule)
-        for rule in (names.tamper_rule, names.tamper_anon_rule, names.account_change_rule):
-            found += forwarding.read_rule(events, names.central_bus, rule)
-    for rule in (names.central_watch_rule, names.central_watch_anon_rule):
-        found += forwarding.read_rule(events, "default", rule)
+        # One ListRules for every central rule on the bus (state, pattern, Description with the ownership
+        # marker), then each rule's targets: three calls a rule become one (issue 15's floor, central side).
+        fixed = {names.tamper_rule, names.tamper_anon_rule, names.account_change_rule}
+        found += forwarding.read_rules_where(
+            events, names.central_bus, names.prefix, lambda n: n in fixed or routes.is_route_name(n, names.prefix)
+        )
+    watch = [names.central_watch_rule, names.central_watch_anon_rule]
+    found += forwarding.read_rules(events, "default", watch, names.prefix)
     found += read_topic(clients.sns, central.topic_arn, names.topic)
     found += forwarding.read_queue(clients.sqs, names.central_dlq)
     return found

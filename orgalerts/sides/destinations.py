@@ -39,7 +39,7 @@ from orgalerts.model import payloads
 from orgalerts.model.addresses import arn, role_arn, rule_arn
 from orgalerts.model.messages import Message
 from orgalerts.model.plan import Change, Kind
-from orgalerts.model.resources import Resource, canonical_json, canonical_policy, managed_tags
+from orgalerts.model.resources import MARKER_TEXT, Resource, canonical_json, canonical_policy, managed_tags
 from orgalerts.model.severity import admits
 from orgalerts.sides import forwarding
 from orgalerts.sides.base import Clients, Grant, Writer, everywhere
@@ -216,7 +216,7 @@ def _verify_routing(config: Config) -> list[Resource]:
         rule = verify_rule(config, d.name)
         pattern = {"source": [VERIFY_SOURCE], "detail-type": [VERIFY_DETAIL_TYPE], "detail": {"destination": [d.name]}}
         props = {"pattern": canonical_json(pattern), "state": "ENABLED",
-                 "description": f"orgalerts verify: test alerts for destination {d.name} only"}  # fmt: skip
+                 "description": f"orgalerts verify: test alerts for {d.name} only ({MARKER_TEXT})"}  # fmt: skip
         target = _api_target(config, f"{bus}/{rule}", d, verify_message(), "info", dlq_arn)
         resources += [Resource("rule", f"{bus}/{rule}", props), dataclasses.replace(
             target, props={**target.props, "retry": VERIFY_RETRY})]  # fmt: skip
@@ -279,14 +279,11 @@ def read(clients: Clients, config: Config, found: list[Resource]) -> list[Resour
     live += [dataclasses.replace(r, kind="destination-role" if r.kind == "role" else "destination-role-policy")
              for r in forwarding.read_role(clients.iam, role_name(config), role_policy_name(config))]  # fmt: skip
     bus = config.names.central_bus
-    try:
-        rules = events.list_rules(NamePrefix=verify_rule(config, ""), EventBusName=bus).get("Rules", [])
+    try:  # one ListRules gives every verify rule with its ownership marker; then each one's targets
+        live += forwarding.read_rules_where(events, bus, verify_rule(config, ""), lambda _name: True)
     except ClientError as exc:
-        if not forwarding.absent(exc):
+        if not forwarding.absent(exc):  # absent: no central bus (yet, or any more), so no verify rule either
             raise
-        rules = []  # no central bus (yet, or any more): no verify rule either
-    for rule in rules:
-        live += forwarding.read_rule(events, bus, str(rule["Name"]))
     live += forwarding.read_queue(clients.sqs, dlq_name(config))
     return [_normalise_target(r, full_arns) for r in found + live]
 

@@ -238,10 +238,15 @@ def read_rules(events: Any, bus: str, rule_names: list[str], prefix: str) -> lis
     deploy writes the Description). Rules with the prefix but another name (someone else's) are ignored.
     """
     wanted = set(rule_names)
+    return read_rules_where(events, bus, prefix, lambda name: name in wanted)
+
+
+def read_rules_where(events: Any, bus: str, prefix: str, keep: Callable[[str], bool]) -> list[Resource]:
+    """`read_rules` for the rules whose name `keep` accepts (e.g. every alert route, whatever config made it)."""
     found: list[Resource] = []
     for page in events.get_paginator("list_rules").paginate(NamePrefix=prefix, EventBusName=bus):
         for rule in page.get("Rules", []):
-            if rule.get("Name") not in wanted:
+            if not keep(str(rule.get("Name"))):
                 continue
             managed = has_marker_text(rule.get("Description")) or _rule_tagged(events, rule)
             found += _rule_and_targets(events, bus, rule, managed)
