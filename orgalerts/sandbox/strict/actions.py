@@ -331,7 +331,9 @@ def _stack(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
 
 _CLOUDFORMATION: dict[str, Builder] = {
     **{op: _stack_set for op in _STACK_SET_OPERATIONS},
-    "DescribeStacks": _stack,
+    # The central and management stacks (engine/stacks.py): named, or by their stack id (an ARN).
+    **{op: _stack for op in ("DescribeStacks", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStackEvents",
+                             "GetTemplate")},
     "ActivateOrganizationsAccess": _star, "DescribeOrganizationsAccess": _star, "ListStackSets": _star,
 }  # fmt: skip
 
