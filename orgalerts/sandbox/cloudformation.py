@@ -354,12 +354,50 @@ def _complete_role(model: Any) -> None:
     model.create_from_cloudformation_json = classmethod(create)
 
 
+def _rollback_on_failure(stack_class: Any) -> None:
+    """A resource that cannot be created (e.g. a name that exists) fails the stack: AWS rolls the creation back
+    (ROLLBACK_COMPLETE; the resources created so far are deleted) or the update (UPDATE_ROLLBACK_COMPLETE), and
+    DescribeStackEvents tells why (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html).
+    moto lets the error escape the CreateStack / UpdateStack call instead and leaves the stack IN_PROGRESS. Here the
+    failure becomes the stack's status and a `*_FAILED` event with the reason. An update's rollback restores the
+    template record; resources it had changed before the failure are not changed back (the tests do not need it)."""
+    create, update = stack_class.create_resources, stack_class.update
+
+    def create_resources(self: Any) -> None:
+        try:
+            create(self)
+        except Exception as exc:
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=f"{type(exc).__name__}: {exc}")
+            try:
+                self.resource_map.delete()
+            except Exception:  # what could not be deleted stays, as in AWS's ROLLBACK_FAILED; reported below
+                self.status = "ROLLBACK_FAILED"
+            else:
+                self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event(self.status)
+
+    def update_stack(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
+        before = self.template
+        try:
+            update(self, template, *args, **kwargs)
+        except Exception as exc:
+            self._add_stack_event("UPDATE_FAILED", resource_status_reason=f"{type(exc).__name__}: {exc}")
+            self.template = before
+            self._parse_template()
+            self.status = "UPDATE_ROLLBACK_COMPLETE"
+            self._add_stack_event(self.status)
+
+    stack_class.create_resources = create_resources
+    stack_class.update = update_stack
+
+
 def install() -> None:
     """Register the emulated types and complete moto's (once per process; idempotent)."""
     global _INSTALLED
     with _LOCK:
         if _INSTALLED:
             return
+        from moto.cloudformation.models import Stack
         from moto.events.models import EventBus
         from moto.iam.models import Role
         from moto.s3.models import FakeBucket
@@ -371,6 +409,7 @@ def install() -> None:
         _complete(Topic, _topic_tags)
         _complete(FakeBucket, _bucket_public_access)
         _complete_role(Role)
+        _rollback_on_failure(Stack)
         # moto builds its type map once, from CloudFormationModel's subclasses: rebuild it with ours in it.
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()

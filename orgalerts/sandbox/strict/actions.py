@@ -333,7 +333,7 @@ _CLOUDFORMATION: dict[str, Builder] = {
     **{op: _stack_set for op in _STACK_SET_OPERATIONS},
     # The central and management stacks (engine/stacks.py): named, or by their stack id (an ARN).
     **{op: _stack for op in ("DescribeStacks", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStackEvents",
-                             "GetTemplate")},
+                             "GetTemplate", "DescribeStackResources")},
     "ActivateOrganizationsAccess": _star, "DescribeOrganizationsAccess": _star, "ListStackSets": _star,
 }  # fmt: skip
 
