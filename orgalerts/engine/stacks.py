@@ -327,7 +327,7 @@ def _then(stack: SideResult, direct: SideResult | None) -> SideResult:
 def _parse(body: Any) -> dict[str, Any] | None:
     """GetTemplate's body: botocore decodes a JSON template into a dict already; text otherwise."""
     if isinstance(body, dict):
-        return json.loads(json.dumps(body))
+        body = json.dumps(body)
     try:
         parsed = json.loads(str(body))
     except ValueError:
@@ -365,7 +365,7 @@ class StackCommands(Stacks):
                 result.changes = self.prerequisites(stack, scope, False) + self.texts(stack, live, action)
                 if action is Action.NONE:
                     return merge(stack.direct(mode), result) if not result.changes else result
-                result.status = Status.CREATED if action is Action.CREATE else Status.UPDATED
+                result.status = Status.CREATED if action in (Action.CREATE, Action.RECREATE) else Status.UPDATED
                 return result
             self._write(stack, scope, live, action, mode, result)
         except (*UNIT_ERRORS, OrgAlertsError) as exc:
@@ -381,7 +381,7 @@ class StackCommands(Stacks):
         texts = self.texts(stack, live, action)
         self.apply(stack, live, action)
         result.changes += texts
-        created = Status.CREATED if action is Action.CREATE else Status.UPDATED
+        created = Status.CREATED if action in (Action.CREATE, Action.RECREATE) else Status.UPDATED
         result.status = Status.REPAIRED if mode is Mode.REPAIR else created
 
     def _drift(self, stack: StackSide, live: LiveStack, action: Action, result: SideResult) -> SideResult:

@@ -31,8 +31,10 @@ and creates these without a property AWS applies:
 
 A stack update that changes one of the added types removes it and writes it again (AWS replaces a policy's
 document in place; the end state is the same); deletion is emulated too, and tolerates a parent deleted first
-(moto deletes a stack's resources in any order, AWS in reverse dependency order). The sandbox's event router reads the resulting buses, rules,
-topics and policies as it reads those made by API calls.
+(moto deletes a stack's resources in any order, AWS in reverse dependency order). A resource that cannot be
+created fails the stack as in AWS (ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE and a `*_FAILED` event with the
+reason) instead of escaping moto's CreateStack as an error (`_rollback_on_failure`). The sandbox's event router
+reads the resulting buses, rules, topics and policies as it reads those made by API calls.
 """
 
 from __future__ import annotations
