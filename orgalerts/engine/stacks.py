@@ -25,10 +25,12 @@ AWS facts relied on:
 - DescribeStacks with a name that has no live stack answers ValidationError "Stack with id X does not exist";
   with the stack's unique id it also describes a deleted stack
   (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html).
-- TemplateBody is at most 51,200 bytes (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html;
-  larger templates only through TemplateURL in S3, "Template body size in an Amazon S3 object: 1 MB",
-  https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html). A bigger template is
-  refused on the row with that reason before any write (see `MAX_BODY_BYTES`).
+- TemplateBody is at most 51,200 bytes (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html);
+  larger templates only through TemplateURL, an object in S3, up to 1 MB ("Template body size in an Amazon S3
+  object", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html). A bigger
+  template is written to the bucket `<prefix>templates-<account>-<region>` in the stack's account (created on
+  demand: tagged, public access blocked; removed by teardown) and passed as TemplateURL; CloudFormation reads it
+  with the caller's credentials (s3:GetObject). Over 1 MB the row fails before any write.
 - A stack whose creation failed (ROLLBACK_COMPLETE, ROLLBACK_FAILED, CREATE_FAILED) cannot be updated, only
   deleted ("A last known stable state includes any status in a *_COMPLETE": CREATE_COMPLETE, UPDATE_COMPLETE,
   UPDATE_ROLLBACK_COMPLETE, IMPORT_COMPLETE, IMPORT_ROLLBACK_COMPLETE,
@@ -46,6 +48,7 @@ AWS facts relied on:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +70,7 @@ from orgalerts.sides.registry import sides_at
 OWNER_TAG = {"Key": "managed-by", "Value": "orgalerts"}
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 MAX_BODY_BYTES = 51_200
+MAX_URL_BYTES = 1024 * 1024
 CANNOT_UPDATE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED")
 HEALTHY = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 MAX_WAIT_SECONDS = 2 * 3600.0
@@ -104,9 +108,34 @@ STACK_ACTIONS = (
     "cloudformation:TagResource",
 )
 
+
+def template_bucket(config: Config, account_id: str, region: str) -> str:
+    """Where a template over the request limit is put (bucket names: lowercase, 3-63 characters)."""
+    return f"{config.resource_prefix}templates-{account_id}-{region}".lower()
+
+
+def _central_bucket(config: Config) -> list[str]:
+    bucket = template_bucket(config, config.notification.account_id, config.region)
+    return [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"]
+
+
+def _management_bucket(config: Config) -> list[str]:
+    bucket = template_bucket(config, "*", "*")
+    return [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"]
+
+
+# Bucket: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html (HeadBucket and
+# ListObjectsV2 are s3:ListBucket; the object actions on bucket/*).
+BUCKET_ACTIONS = (
+    "s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:GetBucketTagging",
+    "s3:ListBucket", "s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteBucket",
+)  # fmt: skip
+
 REQUIRED_ACTIONS: tuple[Grant, ...] = (
     Grant("notification", "ManageCentralStack", STACK_ACTIONS, _central_stack, _uses_stacksets),
+    Grant("notification", "CentralStackTemplates", BUCKET_ACTIONS, _central_bucket, _uses_stacksets),
     Grant("orchestrator", "ManageManagementStack", STACK_ACTIONS, _management_stack, _uses_stacksets),
+    Grant("orchestrator", "ManagementStackTemplates", BUCKET_ACTIONS, _management_bucket, _uses_stacksets),
 )
 
 
@@ -260,13 +289,13 @@ class Stacks:
             self.wait(stack, live.stack_id, "DELETE_COMPLETE")
         if action in (Action.CREATE, Action.RECREATE):
             created = cfn.create_stack(
-                StackName=stack.name, TemplateBody=self.body(stack), Capabilities=CAPABILITIES, Tags=[OWNER_TAG]
+                StackName=stack.name, **self.source(stack), Capabilities=CAPABILITIES, Tags=[OWNER_TAG]
             )
             self.wait(stack, str(created["StackId"]), "CREATE_COMPLETE")
         elif action is Action.UPDATE:
             try:
                 cfn.update_stack(
-                    StackName=live.stack_id, TemplateBody=self.body(stack), Capabilities=CAPABILITIES, Tags=[OWNER_TAG]
+                    StackName=live.stack_id, **self.source(stack), Capabilities=CAPABILITIES, Tags=[OWNER_TAG]
                 )
             except ClientError as exc:
                 if error_code(exc) == "ValidationError" and "No updates are to be performed" in str(exc):
@@ -274,15 +303,59 @@ class Stacks:
                 raise
             self.wait(stack, live.stack_id, "UPDATE_COMPLETE")
 
-    def body(self, stack: StackSide) -> str:
+    def source(self, stack: StackSide) -> dict[str, str]:
+        """TemplateBody, or TemplateURL of an object in the template bucket when over the request limit."""
         body = _body(stack.template)
         size = len(body.encode())
-        if size > MAX_BODY_BYTES:
+        if size <= MAX_BODY_BYTES:
+            return {"TemplateBody": body}
+        if size > MAX_URL_BYTES:
             raise OrgAlertsError(
-                f"{stack.file} is {size} bytes, over CloudFormation's {MAX_BODY_BYTES}-byte TemplateBody limit; "
-                f"deploy it through TemplateURL (S3) with `orgalerts export cloudformation`, or use engine direct"
+                f"{stack.file} is {size} bytes, over CloudFormation's {MAX_URL_BYTES}-byte limit of a template in "
+                "S3; use engine direct"
             )
-        return body
+        s3 = self.ctx.access(stack.where, stack.account_id).client("s3", stack.region)
+        bucket = template_bucket(self.config, stack.account_id, stack.region)
+        self._ensure_bucket(s3, bucket, stack.region)
+        key = f"{stack.name}/{hashlib.sha256(body.encode()).hexdigest()}.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+        self.notify(f"stack {stack.name}: template of {size} bytes (over {MAX_BODY_BYTES}) put in s3://{bucket}")
+        return {"TemplateURL": f"https://{bucket}.s3.{stack.region}.amazonaws.com/{key}"}
+
+    @staticmethod
+    def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+        try:
+            s3.head_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        # Outside us-east-1 the region is named (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **where)
+        blocked = dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+        )
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=blocked)
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [OWNER_TAG]})
+
+    def remove_bucket(self, stack: StackSide) -> list[str]:
+        """teardown: the template bucket, when orgalerts made one (tagged) in the stack's account."""
+        s3 = self.ctx.access(stack.where, stack.account_id).client("s3", stack.region)
+        bucket = template_bucket(self.config, stack.account_id, stack.region)
+        try:
+            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])}
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchBucket", "NoSuchTagSet", "404"):
+                return []
+            raise
+        if tags.get(OWNER_TAG["Key"]) != OWNER_TAG["Value"]:
+            return []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+        return [f"delete template bucket {bucket}"]
 
     def wait(self, stack: StackSide, stack_id: str, success: str) -> None:
         """Poll until the operation ends (injectable sleep: tests never wait); progress on `notify`."""
@@ -408,12 +481,14 @@ class StackCommands(Stacks):
         try:
             live = self.read(stack)
             if not live.exists:
-                return None
+                result.changes = self.remove_bucket(stack)  # left by an interrupted teardown
+                return result if result.changes else None
             if not live.owned:
                 why = f"stack {stack.name} exists without the tag managed-by: orgalerts; orgalerts does not touch it"
                 return result.fail(why)
             self.apply(stack, live, Action.DELETE)
             result.changes.append(f"delete stack {stack.name}")
+            result.changes += self.remove_bucket(stack)
         except (*UNIT_ERRORS, OrgAlertsError) as exc:
             result.fail(str(exc) if isinstance(exc, OrgAlertsError) else error_text(exc))
         return result

@@ -166,6 +166,11 @@ def _bucket(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
     return [f"arn:{ctx.partition}:s3:::{_str(params, 'Bucket')}"]
 
 
+def _object(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    # object: arn:${Partition}:s3:::${BucketName}/${ObjectName}
+    return [f"arn:{ctx.partition}:s3:::{_str(params, 'Bucket')}/{_str(params, 'Key')}"]
+
+
 # --- CloudTrail -----------------------------------------------------------------------------------
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html
 # trail: arn:${Partition}:cloudtrail:${Region}:${Account}:trail/${TrailName}; DescribeTrails,
@@ -269,6 +274,8 @@ _S3: dict[str, Builder] = {
         "HeadBucket", "ListObjects", "ListObjectsV2",
     )},
     "ListBuckets": _star,
+    # The stacks' templates over the request limit (engine/stacks.py) are objects in a bucket.
+    "PutObject": _object, "GetObject": _object, "DeleteObject": _object,
 }  # fmt: skip
 _S3_ACTION_NAMES = {
     "ListBuckets": "ListAllMyBuckets",
