@@ -259,6 +259,8 @@ class Stacks:
     def deployed_directly(self, stack: StackSide) -> bool:
         """Managed resources of the stack's sides exist though no stack does: an earlier direct deploy."""
         for side in sides_at(stack.where):
+            if not (side.enabled(self.config, False) or side.reads_when_off):  # as the direct engine reads them
+                continue
             clients = self.ctx.clients(side, self.ctx.access(side.where, stack.account_id))
             if any(r.managed for r in side.read(clients, self.config, stack.account_id, everything=True)):
                 return True
