@@ -1,6 +1,7 @@
 """Must-show of `deploy: {engine: stacksets}` on the sandbox: the shipped organization, strict mode, orgalerts as
-the least-privilege orchestrator holding exactly the printed policies, the real member template of
-`orgalerts export cloudformation`, alerts delivered by the sandbox's CloudTrail and EventBridge emulation.
+the least-privilege orchestrator holding exactly the printed policies, the real templates of
+`orgalerts export cloudformation` (member StackSet, central and management stacks), alerts delivered by the
+sandbox's CloudTrail and EventBridge emulation.
 
 Time is a FakeClock shared by the engine's waits and the StackSets emulation (each account takes 30 s of it).
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import tenacity
-from conftest import FakeClock, account_client
+from conftest import CallLog, FakeClock, account_client
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.cli.app import sandbox_least_privilege
@@ -44,7 +45,7 @@ class Env:
     config: Config
     clock: FakeClock
 
-    def engine(self) -> Commands:
+    def engine(self, call_log: CallLog | None = None) -> Commands:
         described = self.sandbox.describe()
         gateway = Gateway(
             GatewaySettings(
@@ -53,6 +54,8 @@ class Env:
                 secret_access_key=described["orchestrator_secret_access_key"],
             )
         )
+        if call_log is not None:
+            gateway.add_observer(call_log)
         runner = Runner(Context(self.config, gateway), retry_wait=tenacity.wait_none(), sleep=self.clock.sleep)
         return Commands(runner, poll_seconds=10.0)
 
@@ -96,24 +99,52 @@ def deployed(env: Env) -> Env:
     return env
 
 
+def _member_stacks(env: Env, account: str) -> list[str]:
+    return [n for n in _stacks(env, account) if n.startswith("StackSet-orgalerts-member-")]
+
+
+def _stack(env: Env, account: str, name: str, region: str = "us-east-1") -> dict[str, Any]:
+    cfn = account_client("cloudformation", account, region=region, endpoint_url=env.sandbox.endpoint_url)
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    return dict(stack)
+
+
 def test_deploy_org__every_in_scope_account_nested_ous_included__excluded_and_management_not__second_deploy_no_change(
     env: Env,
 ) -> None:
+    planned_calls = CallLog()
+    plan = env.engine(planned_calls).converge("plan", Mode.PLAN)
+    assert _failures(plan) == [] and exit_code(plan) == 3 and planned_calls.writes() == []
+    assert plan.central is not None and plan.management is not None
+    assert [c for c in plan.central.changes if "stack" in c] == ["create stack orgalerts-central from central.yaml "
+                                                                 "(12 resources)"]  # fmt: skip
+    assert "create stack orgalerts-management from management.yaml (2 resources)" in plan.management.changes
+
     first = env.engine().converge("deploy", Mode.DEPLOY)
     assert _failures(first) == [] and exit_code(first) == 0
     statuses = _statuses(first)
     assert {a: statuses[a] for a in IN_SCOPE} == dict.fromkeys(IN_SCOPE, "created")
     assert (statuses[EXCLUDED], statuses[SUSPENDED]) == ("skipped", "skipped")
+    assert first.central is not None and str(first.central.status) == "created"
     for account in IN_SCOPE:
-        assert [n.startswith("StackSet-orgalerts-member-") for n in _stacks(env, account)] == [True]
-    for account in [EXCLUDED, MANAGEMENT, *OUTSIDE]:
+        assert len(_member_stacks(env, account)) == 1
+    for account, name in ((NOTIFICATION, "orgalerts-central"), (MANAGEMENT, "orgalerts-management")):
+        stack = _stack(env, account, name, env.config.region if account == NOTIFICATION else "us-east-1")
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        assert {"Key": "managed-by", "Value": "orgalerts"} in stack["Tags"]
+    for account in [EXCLUDED, *OUTSIDE]:
         assert _stacks(env, account) == []
+    for account in [EXCLUDED, MANAGEMENT, *OUTSIDE]:
         rules = env.client("events", account).list_rules(NamePrefix="orgalerts-forward")["Rules"]
         assert rules == []
+    assert _stacks(env, MANAGEMENT) == ["orgalerts-management"]  # never a member instance there
 
-    second = env.engine().converge("deploy", Mode.DEPLOY)
+    calls = CallLog()
+    second = env.engine(calls).converge("deploy", Mode.DEPLOY)
     assert {a: s for a, s in _statuses(second).items() if a in IN_SCOPE} == dict.fromkeys(IN_SCOPE, "unchanged")
     assert second.management is not None and second.management.changes == []
+    assert second.central is not None and (second.central.status, second.central.changes) == ("unchanged", [])
+    assert [f"{c.service}:{c.operation}" for c in calls.writes()] == []  # no stack update either
     drift = env.engine().converge("drift", Mode.DRIFT)
     assert _failures(drift) == [] and exit_code(drift) == 0  # the template makes exactly what direct deploy makes
 
@@ -165,6 +196,39 @@ def test_drift_after_deleting_a_rule__exactly_that_account__repair_fixes_it(depl
     assert _failures(repair) == []
     assert [r.account_id for r in repair.accounts if r.status == Status.REPAIRED] == [victim]
     assert events.describe_rule(Name="orgalerts-forward")["State"] == "ENABLED"
+    again = deployed.engine().converge("drift", Mode.DRIFT)
+    assert _failures(again) == [] and exit_code(again) == 0
+
+
+def test_central_rule_deleted__drift_names_it__repair_puts_it_back_directly__the_stack_still_owns_it(
+    deployed: Env,
+) -> None:
+    events = deployed.client("events", NOTIFICATION)
+    bus = "orgalerts-central"
+    targets = [t["Id"] for t in events.list_targets_by_rule(Rule="orgalerts-alert", EventBusName=bus)["Targets"]]
+    events.remove_targets(Rule="orgalerts-alert", EventBusName=bus, Ids=targets)
+    events.delete_rule(Name="orgalerts-alert", EventBusName=bus)
+
+    drift = deployed.engine().converge("drift", Mode.DRIFT)
+    assert drift.central is not None and drift.central.status == Status.DRIFTED
+    assert [c for c in drift.central.changes if "orgalerts-alert" in c] != []
+    assert [c for c in drift.central.changes if "stack" in c] == []  # the stack itself is as deployed
+    assert exit_code(drift) == 3
+
+    calls = CallLog()
+    repair = deployed.engine(calls).converge("repair", Mode.REPAIR)
+    assert _failures(repair) == [] and repair.central is not None and repair.central.status == Status.REPAIRED
+    assert [c for c in calls.writes() if c.service == "cloudformation"] == []  # put back directly, no stack update
+    assert [r["Name"] for r in events.list_rules(NamePrefix="orgalerts-alert", EventBusName=bus)["Rules"]] == [
+        "orgalerts-alert"
+    ]
+    cfn = deployed.client("cloudformation", NOTIFICATION)
+    owned = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.describe_stack_resources(StackName="orgalerts-central")["StackResources"]
+    }
+    assert owned["RuleOrgalertsCentralOrgalertsAlert"] == "orgalerts-alert"  # same name: the same physical id
+    assert _stack(deployed, NOTIFICATION, "orgalerts-central")["StackStatus"] == "CREATE_COMPLETE"
     again = deployed.engine().converge("drift", Mode.DRIFT)
     assert _failures(again) == [] and exit_code(again) == 0
 

@@ -5,8 +5,9 @@ Owns: the StackSet `<prefix>member` in the management account (us-east-1, servic
 on, tagged `managed-by: orgalerts`), its stack instances in the in-scope accounts, waiting for its operations
 (one at a time, with progress), and the commands' shapes in this mode: deploy, plan, drift, drift --repair,
 onboard, offboard, teardown, in the same `RunReport` (`accounts[].status`, `error`) as the direct engine.
-What StackSets cannot do stays with the direct engine (`Runner`): the central and management sides, the
-management account when it is in scope ("StackSets doesn't deploy stack instances to the organization management
+The central and management sides are stacks (`engine/stacks.py`), created or updated before the StackSet (members
+point at the central bus). What StackSets cannot do stays with the direct engine (`Runner`): the management account
+when it is in scope ("StackSets doesn't deploy stack instances to the organization management
 account, even if [it] is ... in an OU in your organization",
 https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html) and
 `include_accounts` outside the target OUs (an INTERSECTION target would name their whole OU; they are few and
@@ -54,6 +55,7 @@ from orgalerts.config import Config
 from orgalerts.engine.results import Mode, RunReport, SideResult, Status, merge
 from orgalerts.engine.runner import Runner
 from orgalerts.engine.scope import account_location
+from orgalerts.engine.stacks import StackCommands
 from orgalerts.errors import OrgAlertsError
 from orgalerts.export.cloudformation import MEMBER_FILE
 from orgalerts.export.cloudformation import templates as exported
@@ -312,18 +314,17 @@ class _Work:
 
 
 class Commands(StackSetsEngine):
-    """The commands' shapes in stacksets mode; the direct `Runner` does the central and management sides and the
-    accounts StackSets cannot reach."""
+    """The commands' shapes in stacksets mode: the central and management stacks, the member StackSet, and the
+    direct `Runner` for the accounts StackSets cannot reach."""
 
     def converge(self, command: str, mode: Mode, *, only: list[str] | None = None, scope: Scope | None = None,
                  orphans: bool = False, remove_orphans: bool = False) -> RunReport:  # fmt: skip
         scope = scope or self.runner.scope()
-        central = self.runner.run_central(mode, scope)
-        management = self.runner.run_management(mode, scope, onboarding=only is not None)
+        central, management = self._stacks(mode, scope, onboarding=only is not None)
         fanned, direct = covered(self.config, scope)
         if only is not None:
             fanned, direct = [a for a in fanned if a.id in only], [a for a in direct if a.id in only]
-        if mode.writes and central.status == Status.FAILED:
+        if mode.writes and central is not None and central.status == Status.FAILED:
             blocked = [SideResult(a.id, Status.FAILED, error="not attempted: the central side failed", name=a.name)
                        for a in fanned + direct]  # fmt: skip
             return RunReport(command, blocked, central, [], management)
@@ -338,6 +339,16 @@ class Commands(StackSetsEngine):
         found = self.runner.find_orphans(scope, remove=remove_orphans) if orphans else []
         accounts.sort(key=lambda r: r.account_id)
         return RunReport(command, accounts, central, found, merge(management, side))
+
+    def _stacks(self, mode: Mode, scope: Scope, *, onboarding: bool) -> tuple[SideResult | None, SideResult | None]:
+        """The central stack, then the management stack (members point at the central bus, so both come before the
+        member StackSet); onboarding one account touches no organization-wide side, so not the management stack."""
+        built = self.templates(self.config, scope)
+        stacks = StackCommands(self.runner, self.notify, self.poll)
+        central = stacks.converge(stacks.central(scope, built), mode, scope)
+        if onboarding:
+            return central, self.runner.run_management(mode, scope, onboarding=True)
+        return central, stacks.converge(stacks.management(scope, built), mode, scope)
 
     def _direct(self, accounts: list[Account], mode: Mode, scope: Scope) -> list[SideResult]:
         results = self.runner._run_members(accounts, mode, scope)
@@ -556,7 +567,13 @@ class Commands(StackSetsEngine):
             self.wait_running()
             cfn.delete_stack_set(StackSetName=self.name)
             side_changes.append(f"delete StackSet {self.name}")
+        stacks = StackCommands(self.runner, self.notify, self.poll)
+        scope = self.runner.scope()
+        central = stacks.delete(stacks.central(scope, {}))
+        management = stacks.delete(stacks.management(scope, {}))
         report = self.runner.remove("teardown", None)
+        report.central = merge(central, report.central)
+        report.management = merge(management, report.management)
         for row in report.accounts:
             if row.account_id in gone:
                 row.changes.insert(0, gone[row.account_id])

@@ -108,17 +108,7 @@ def management_template(config: Config, scope: Scope) -> dict[str, Any]:
     """The management account's organization watch, and the trail and guardrail when they are on."""
     sides = sides_at(Where.MANAGEMENT)
     management = scope.management_account_id
-    regions = {side.region(config) for side in sides if side.desired(config, scope, management)}
-    if len(regions) > 1:
-        # One stack lives in one region; the organization watch must be in us-east-1 (Organizations events).
-        raise ConfigError(
-            config.source,
-            "trail.create",
-            f"false, or region {MEMBER_REGION}, for `export cloudformation`: the trail would live in {config.region} "
-            f"and the organization watch in {MEMBER_REGION}, and one CloudFormation stack lives in one region "
-            "(let `orgalerts deploy` create the trail instead)",
-        )
-    region = regions.pop() if regions else MEMBER_REGION
+    region = management_region(config, scope)
     resources = _side_resources(sides, config, scope, management)
     return _template(
         f"orgalerts {__version__}: organization watch, trail and guardrail of the management account "
@@ -128,6 +118,22 @@ def management_template(config: Config, scope: Scope) -> dict[str, Any]:
         region=region,
         account=management,
     )
+
+
+def management_region(config: Config, scope: Scope) -> str:
+    """The one region of the management template's resources (us-east-1 when there are none)."""
+    management = scope.management_account_id
+    regions = {side.region(config) for side in sides_at(Where.MANAGEMENT) if side.desired(config, scope, management)}
+    if len(regions) > 1:
+        # One stack lives in one region; the organization watch must be in us-east-1 (Organizations events).
+        raise ConfigError(
+            config.source,
+            "trail.create",
+            f"false, or region {MEMBER_REGION}, for `export cloudformation`: the trail would live in {config.region} "
+            f"and the organization watch in {MEMBER_REGION}, and one CloudFormation stack lives in one region "
+            "(let `orgalerts deploy` create the trail instead)",
+        )
+    return regions.pop() if regions else MEMBER_REGION
 
 
 def _side_resources(sides: tuple[Side, ...], config: Config, scope: Scope, account_id: str) -> dict[str, Any]:
@@ -222,10 +228,18 @@ def _where_rules(region: str, account: str | None) -> dict[str, Any]:
     return {"OrgAlertsPlacement": {"Assertions": assertions}}
 
 
+NOTHING = "NothingToDeploy"
+
+
+def deploys_nothing(template: Mapping[str, Any]) -> bool:
+    """The template holds only the placeholder (every management feature off): no stack is needed for it."""
+    return set(template.get("Resources") or {}) <= {NOTHING}
+
+
 def _nothing() -> dict[str, Any]:
     """A template needs at least one resource; with every management feature off there is none to create.
     A wait condition handle costs nothing and creates nothing."""
-    return {"NothingToDeploy": {"Type": "AWS::CloudFormation::WaitConditionHandle", "Properties": {}}}
+    return {NOTHING: {"Type": "AWS::CloudFormation::WaitConditionHandle", "Properties": {}}}
 
 
 def _substitute(node: Any, tokens: Mapping[str, str]) -> Any:

@@ -29,9 +29,12 @@ and creates these without a property AWS applies:
 - AWS::IAM::Role keeps an inline policy's `PolicyDocument` as a dict, which GetRolePolicy then returns as
   Python's text of it instead of JSON, and keeps an `AWS::NoValue` entry of `Policies` as None.
 
-Stack updates of the added types are not emulated (a changed template is deleted and created again by the
-tests); deletion is, so a stack can be deleted. The sandbox's event router reads the resulting buses, rules,
-topics and policies as it reads those made by API calls.
+A stack update that changes one of the added types removes it and writes it again (AWS replaces a policy's
+document in place; the end state is the same); deletion is emulated too, and tolerates a parent deleted first
+(moto deletes a stack's resources in any order, AWS in reverse dependency order). A resource that cannot be
+created fails the stack as in AWS (ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE and a `*_FAILED` event with the
+reason) instead of escaping moto's CreateStack as an error (`_rollback_on_failure`). The sandbox's event router
+reads the resulting buses, rules, topics and policies as it reads those made by API calls.
 """
 
 from __future__ import annotations
@@ -85,7 +88,24 @@ class _Emulated:
         return cls(physical_id, properties, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        self.remove(self.properties, account_id, region_name, self.physical_id)
+        # AWS deletes a stack's resources in reverse dependency order (a policy before its bus, queue or topic);
+        # moto deletes in any order, so the parent may be gone already, and with it what this resource was.
+        try:
+            self.remove(self.properties, account_id, region_name, self.physical_id)
+        except Exception as exc:  # moto's not-found errors have no common base
+            text = f"{type(exc).__name__} {exc}"
+            if not any(word in text for word in ("NotFound", "NonExistent", "NoSuch", "does not exist")):
+                raise
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any, account_id: str,
+        region_name: str,
+    ) -> _Emulated:  # fmt: skip
+        """A stack update that changes the resource's properties: written again (the policies and the bus
+        statement are replaced in place in AWS, a subscription whose endpoint changes is replaced)."""
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
     def create(cls, properties: dict[str, Any], account_id: str, region: str) -> str | None:
@@ -336,12 +356,50 @@ def _complete_role(model: Any) -> None:
     model.create_from_cloudformation_json = classmethod(create)
 
 
+def _rollback_on_failure(stack_class: Any) -> None:
+    """A resource that cannot be created (e.g. a name that exists) fails the stack: AWS rolls the creation back
+    (ROLLBACK_COMPLETE; the resources created so far are deleted) or the update (UPDATE_ROLLBACK_COMPLETE), and
+    DescribeStackEvents tells why (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html).
+    moto lets the error escape the CreateStack / UpdateStack call instead and leaves the stack IN_PROGRESS. Here the
+    failure becomes the stack's status and a `*_FAILED` event with the reason. An update's rollback restores the
+    template record; resources it had changed before the failure are not changed back (the tests do not need it)."""
+    create, update = stack_class.create_resources, stack_class.update
+
+    def create_resources(self: Any) -> None:
+        try:
+            create(self)
+        except Exception as exc:
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=f"{type(exc).__name__}: {exc}")
+            try:
+                self.resource_map.delete()
+            except Exception:  # what could not be deleted stays, as in AWS's ROLLBACK_FAILED; reported below
+                self.status = "ROLLBACK_FAILED"
+            else:
+                self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event(self.status)
+
+    def update_stack(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
+        before = self.template
+        try:
+            update(self, template, *args, **kwargs)
+        except Exception as exc:
+            self._add_stack_event("UPDATE_FAILED", resource_status_reason=f"{type(exc).__name__}: {exc}")
+            self.template = before
+            self._parse_template()
+            self.status = "UPDATE_ROLLBACK_COMPLETE"
+            self._add_stack_event(self.status)
+
+    stack_class.create_resources = create_resources
+    stack_class.update = update_stack
+
+
 def install() -> None:
     """Register the emulated types and complete moto's (once per process; idempotent)."""
     global _INSTALLED
     with _LOCK:
         if _INSTALLED:
             return
+        from moto.cloudformation.models import Stack
         from moto.events.models import EventBus
         from moto.iam.models import Role
         from moto.s3.models import FakeBucket
@@ -353,6 +411,7 @@ def install() -> None:
         _complete(Topic, _topic_tags)
         _complete(FakeBucket, _bucket_public_access)
         _complete_role(Role)
+        _rollback_on_failure(Stack)
         # moto builds its type map once, from CloudFormationModel's subclasses: rebuild it with ours in it.
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
             cached.cache_clear()

@@ -176,6 +176,11 @@ def _bucket(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
     return [f"arn:{ctx.partition}:s3:::{_str(params, 'Bucket')}"]
 
 
+def _object(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    # object: arn:${Partition}:s3:::${BucketName}/${ObjectName}
+    return [f"arn:{ctx.partition}:s3:::{_str(params, 'Bucket')}/{_str(params, 'Key')}"]
+
+
 # --- CloudTrail -----------------------------------------------------------------------------------
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html
 # trail: arn:${Partition}:cloudtrail:${Region}:${Account}:trail/${TrailName}; DescribeTrails,
@@ -284,6 +289,8 @@ _S3: dict[str, Builder] = {
         "HeadBucket", "ListObjects", "ListObjectsV2",
     )},
     "ListBuckets": _star,
+    # The stacks' templates over the request limit (engine/stacks.py) are objects in a bucket.
+    "PutObject": _object, "GetObject": _object, "DeleteObject": _object,
 }  # fmt: skip
 _S3_ACTION_NAMES = {
     "ListBuckets": "ListAllMyBuckets",
@@ -346,7 +353,9 @@ def _stack(params: Mapping[str, Any], ctx: Ctx) -> list[str]:
 
 _CLOUDFORMATION: dict[str, Builder] = {
     **{op: _stack_set for op in _STACK_SET_OPERATIONS},
-    "DescribeStacks": _stack,
+    # The central and management stacks (engine/stacks.py): named, or by their stack id (an ARN).
+    **{op: _stack for op in ("DescribeStacks", "CreateStack", "UpdateStack", "DeleteStack", "DescribeStackEvents",
+                             "GetTemplate", "DescribeStackResources")},
     "ActivateOrganizationsAccess": _star, "DescribeOrganizationsAccess": _star, "ListStackSets": _star,
 }  # fmt: skip
 

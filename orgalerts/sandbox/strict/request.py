@@ -99,7 +99,8 @@ def parse_call(
     if service == "s3":
         url_path = _path_style(lowered.get("host", ""), url_path)
         operation, protocol = _s3_operation(method, url_path, dict(query_pairs)), "rest-xml"
-        params = {"Bucket": next((p for p in url_path.split("/") if p), "")}
+        parts = [p for p in url_path.split("/") if p]
+        params = {"Bucket": parts[0] if parts else "", "Key": "/".join(parts[1:])}
     elif target:
         operation, protocol = target.rsplit(".", 1)[-1], "json"
         loaded = json.loads(body) if body.strip() else {}
