@@ -2,8 +2,10 @@
 
 Owns: `templates(config, scope)` (filename -> template as a dict), `render` (one template as YAML), which sides go
 into which template (by where they live: `member.yaml` for every member account, `central.yaml` for the
-notification account, `management.yaml` for the management account), the parameters (only values that really
-vary, each with a default from the configuration, so `create_stack` without parameters works), the stack's
+notification account, `management.yaml` for the management account; the Identity Center watch into the one of
+Identity Center's account and region, else refused), the parameters (only values that really vary, each with a
+default from the configuration, so `create_stack` without parameters works; a destination's secrets are NoEcho
+parameters with an empty default, the forms' own), the stack's
 region/account guard (`Rules`), the creation order (`DependsOn`, the sides' apply order), and `deployer-roles.yaml`
 (the roles holding the policies `orgalerts permissions` prints).
 
