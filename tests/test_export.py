@@ -9,6 +9,7 @@ resources is in tests/test_export_sandbox.py.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,68 @@ from orgalerts.sides.registry import SIDES
 
 SHIPPED = Path(__file__).parent.parent / "config" / "accounts.yaml"
 ROLE = "OrgAlertsMemberRole"
-EVERY_ALERT = {"pattern": "iam-changes", "dead_letter_queues": True, "account_changes": True, "tamper_alerts": True}
+SOURCES = ["iam", "organizations", "identity-center", "root-activity", "sts"]
+EVERY_ALERT = {"pattern": "iam-changes", "dead_letter_queues": True, "account_changes": True, "tamper_alerts": True,
+               "sources": SOURCES}  # fmt: skip
+# The four destinations of issue 13 (e-mail, Slack, PagerDuty, a webhook with a header), their secrets in the
+# environment for the direct engine, and the same secrets as the central template's NoEcho parameters.
+DESTINATIONS = [
+    {"name": "secops-mail", "type": "email", "emails": ["secops@example.com"], "min_severity": "info"},
+    {"name": "chat", "type": "slack", "url_env": "ORGALERTS_SLACK_URL", "min_severity": "high"},
+    {"name": "oncall", "type": "pagerduty", "routing_key_env": "ORGALERTS_PD_KEY", "min_severity": "critical"},
+    {"name": "hook", "type": "webhook", "url_env": "ORGALERTS_HOOK_URL", "header_name": "X-Api-Key",
+     "header_value_env": "ORGALERTS_HOOK_KEY", "min_severity": "medium"},
+]  # fmt: skip
+SECRETS = {
+    "ORGALERTS_SLACK_URL": "https://hooks.slack.example/services/T0/B0/s3cr3t-slack",
+    "ORGALERTS_PD_KEY": "pd-routing-key-s3cr3t",
+    "ORGALERTS_HOOK_URL": "https://hooks.example.net/orgalerts/s3cr3t-path",
+    "ORGALERTS_HOOK_KEY": "hook-header-s3cr3t",
+}
+SECRET_PARAMETERS = {"DestChatUrl": "ORGALERTS_SLACK_URL", "DestOncallRoutingKey": "ORGALERTS_PD_KEY",
+                     "DestHookUrl": "ORGALERTS_HOOK_URL", "DestHookHeaderValue": "ORGALERTS_HOOK_KEY"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def destination_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for env, value in SECRETS.items():
+        monkeypatch.setenv(env, value)
 
 
 def every_feature(sim_org: SimOrg, **overrides: Any) -> Config:
-    """Trail, guardrail, dead-letter queues, tamper alerts, account changes: every kind a side has."""
+    """Trail, guardrail, dead-letter queues, tamper alerts, account changes, every source, the four destinations:
+    every kind a side has."""
+    overrides.setdefault("destinations", DESTINATIONS)
     return sim_org.config(trail={"create": True}, guardrail={"scp": True}, alerts=EVERY_ALERT, **overrides)
 
 
-def create_stack(sim_org: SimOrg, account: str, name: str, template: dict[str, Any], region: str = "us-east-1") -> None:
-    """`create_stack` with no parameters: every parameter's default comes from the config."""
+def create_stack(
+    sim_org: SimOrg,
+    account: str,
+    name: str,
+    template: dict[str, Any],
+    region: str = "us-east-1",
+    parameters: dict[str, str] | None = None,
+) -> None:
+    """`create_stack` with no parameters (every parameter's default comes from the config), or with the secrets."""
     cfn = sim_org.client("cloudformation", account, region)
-    cfn.create_stack(StackName=name, TemplateBody=render(template), Capabilities=["CAPABILITY_NAMED_IAM"])
+    given = [{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()]
+    cfn.create_stack(
+        StackName=name, TemplateBody=render(template), Capabilities=["CAPABILITY_NAMED_IAM"], Parameters=given
+    )
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def secret_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """The secrets the deployer passes to the central stack (the same the direct engine reads from the env)."""
+    return {p: SECRETS[env] for p, env in SECRET_PARAMETERS.items() if p in template.get("Parameters", {})}
 
 
 def deploy_templates(sim_org: SimOrg, config: Config) -> dict[str, dict[str, Any]]:
     built = templates(config, make_engine(config).ctx.scope())
-    create_stack(sim_org, sim_org.accounts["notification"], "orgalerts-central", built["central.yaml"], config.region)
+    central = built["central.yaml"]
+    create_stack(sim_org, sim_org.accounts["notification"], "orgalerts-central", central, config.region,
+                 secret_parameters(central))  # fmt: skip
     create_stack(sim_org, MANAGEMENT, "orgalerts-management", built["management.yaml"])
     for account in sim_org.in_scope:
         create_stack(sim_org, account, "orgalerts-member", built["member.yaml"])
@@ -265,3 +310,128 @@ def test_deployer_roles__without_the_notification_policy__the_central_side_is_de
     deploy = engine.converge("deploy", Mode.DEPLOY)
     assert deploy.central is not None and deploy.central.status == Status.FAILED
     assert "AccessDenied" in json.dumps(deploy.central.error)
+
+
+# --- destinations: secrets are parameters, never values ------------------------------------------------------------
+
+
+def test_central_template__destinations__secrets_are_noecho_parameters_and_targets_follow_them(
+    sim_org: SimOrg,
+) -> None:
+    config = every_feature(sim_org)
+    built = templates(config, make_engine(config).ctx.scope(), policies(config))
+    text = "".join(render(t) for t in built.values())
+    assert [env for env, value in SECRETS.items() if value in text] == []  # the environment holds them; no template
+    central = built["central.yaml"]
+    parameters = central["Parameters"]
+    assert {p: (parameters[p]["NoEcho"], parameters[p]["Default"]) for p in SECRET_PARAMETERS} == {
+        p: (True, "") for p in SECRET_PARAMETERS
+    }
+    resources = central["Resources"]
+    connections = {r["Properties"]["Name"]: r for r in resources.values() if r["Type"] == "AWS::Events::Connection"}
+    assert sorted(connections) == ["orgalerts-dest-chat", "orgalerts-dest-hook", "orgalerts-dest-oncall"]
+    hook = connections["orgalerts-dest-hook"]
+    assert hook["Condition"] == "DestHookGiven"
+    assert central["Conditions"]["DestHookGiven"]["Fn::And"]  # the URL and the header value, both
+    assert hook["Properties"]["AuthParameters"]["ApiKeyAuthParameters"] == {
+        "ApiKeyName": "X-Api-Key", "ApiKeyValue": {"Ref": "DestHookHeaderValue"}}  # fmt: skip
+    assert (
+        "managed-by=orgalerts" in hook["Properties"]["Description"]
+        and "secret" not in hook["Properties"]["Description"]
+    )
+    oncall = connections["orgalerts-dest-oncall"]["Properties"]["AuthParameters"]["InvocationHttpParameters"]
+    assert oncall == {"BodyParameters": [{"Key": "routing_key", "Value": {"Ref": "DestOncallRoutingKey"},
+                                          "IsValueSecret": True}]}  # fmt: skip
+    # Every API-destination target names the created destination (its ARN has the id AWS appends) under its condition
+    api_targets = [t for r in resources.values() if r["Type"] == "AWS::Events::Rule"
+                   for t in r["Properties"].get("Targets", []) if "Fn::If" in t]  # fmt: skip
+    assert api_targets and all(
+        t["Fn::If"][1]["Arn"] == {"Fn::GetAtt": [t["Fn::If"][1]["Arn"]["Fn::GetAtt"][0], "Arn"]}
+        and resources[t["Fn::If"][1]["Arn"]["Fn::GetAtt"][0]]["Condition"] == t["Fn::If"][0]
+        and t["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+        for t in api_targets
+    )
+    # a resource under no condition never waits for one under a condition (the stack would fail without the secret)
+    for logical, resource in resources.items():
+        for waited in resource.get("DependsOn", []):
+            assert resources[waited].get("Condition") in (None, resource.get("Condition")), (logical, waited)
+
+
+def test_templates_deployed__destinations__connections_made_and_a_deploy_then_writes_nothing(sim_org: SimOrg) -> None:
+    config = every_feature(sim_org)
+    deploy_templates(sim_org, config)
+    events = sim_org.client("events", sim_org.accounts["notification"])
+    described = events.describe_connection(Name="orgalerts-dest-oncall")
+    assert "managed-by=orgalerts" in described["Description"]
+    assert (
+        events.describe_api_destination(Name="orgalerts-dest-hook")["InvocationEndpoint"]
+        == SECRETS["ORGALERTS_HOOK_URL"]
+    )
+    calls = CallLog()
+    deploy = make_engine(config, calls).converge("deploy", Mode.DEPLOY)
+    assert exit_code(deploy) == 0, statuses(deploy)
+    assert deploy.central is not None and deploy.central.status == Status.UNCHANGED
+    assert [c for c in calls.writes() if "Connection" in c or "ApiDestination" in c or "PutTargets" in c] == []
+
+
+def test_templates_deployed__another_webhook_url_passed__drift_reports_the_central_side(sim_org: SimOrg) -> None:
+    # The secret URL is compared (through its digest), so drift is not vacuous for template-made destinations.
+    config = every_feature(sim_org)
+    central = templates(config, make_engine(config).ctx.scope())["central.yaml"]
+    given = {**secret_parameters(central), "DestHookUrl": "https://elsewhere.example.net/hook"}
+    create_stack(sim_org, sim_org.accounts["notification"], "orgalerts-central", central, parameters=given)
+    drift = make_engine(config).converge("drift", Mode.DRIFT, only=[sim_org.accounts["notification"]])
+    assert drift.central is not None and drift.central.status == Status.DRIFTED
+    assert [c for c in drift.central.changes if "orgalerts-dest" in c] == [
+        "API destination orgalerts-dest-hook: endpoint changed"  # what changed, never the URL
+    ]
+
+
+def test_central_template__no_secret_passed__created_without_destinations(sim_org: SimOrg) -> None:
+    config = every_feature(sim_org)
+    central = templates(config, make_engine(config).ctx.scope())["central.yaml"]
+    create_stack(sim_org, sim_org.accounts["notification"], "orgalerts-central", central)  # no parameters at all
+    events = sim_org.client("events", sim_org.accounts["notification"])
+    assert events.list_connections(NamePrefix="orgalerts-")["Connections"] == []
+    assert events.list_api_destinations(NamePrefix="orgalerts-")["ApiDestinations"] == []
+    bus = config.names.central_bus
+    rules = [r["Name"] for r in events.list_rules(EventBusName=bus, NamePrefix="orgalerts-")["Rules"]]
+    targets = [t for rule in rules for t in events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]]
+    assert targets and not [t for t in targets if ":api-destination/" in t["Arn"]]
+
+
+# --- the Identity Center watch: in the template of its account and region ---------------------------------------
+
+
+def resource_names(template: dict[str, Any]) -> set[str]:
+    return {str(r["Properties"].get("Name") or r["Properties"].get("RoleName")) for r in template["Resources"].values()}
+
+
+def test_identity_center__management_account_us_east_1__in_management_yaml(sim_org: SimOrg) -> None:
+    config = every_feature(sim_org)
+    built = templates(config, make_engine(config).ctx.scope())
+    names = config.names
+    assert {names.ic_rule, names.ic_watchdog_rule, names.ic_forwarder_role} <= resource_names(built["management.yaml"])
+    assert names.ic_rule not in resource_names(built["central.yaml"])
+
+
+def test_identity_center__notification_account_and_region__in_central_yaml(sim_org: SimOrg) -> None:
+    config = every_feature(sim_org, identity_center={"account_id": sim_org.accounts["notification"]})
+    built = templates(config, make_engine(config).ctx.scope(), policies(config))
+    assert config.names.ic_rule in resource_names(built["central.yaml"])
+    assert config.names.ic_rule not in resource_names(built["management.yaml"])
+    assert lint_findings(built) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [({"account_id": "prod1"}, "identity_center.account_id"), ({"region": "eu-west-1"}, "identity_center.region")],
+)
+def test_identity_center__elsewhere__export_refused_naming_the_key(
+    sim_org: SimOrg, where: dict[str, str], key: str
+) -> None:
+    if "account_id" in where:
+        where = {"account_id": sim_org.accounts[where["account_id"]]}
+    config = every_feature(sim_org, identity_center=where)
+    with pytest.raises(ConfigError, match=rf"{re.escape(key)}: for `export cloudformation`, Identity Center in"):
+        templates(config, make_engine(config).ctx.scope())

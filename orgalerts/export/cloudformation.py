@@ -2,8 +2,10 @@
 
 Owns: `templates(config, scope)` (filename -> template as a dict), `render` (one template as YAML), which sides go
 into which template (by where they live: `member.yaml` for every member account, `central.yaml` for the
-notification account, `management.yaml` for the management account), the parameters (only values that really
-vary, each with a default from the configuration, so `create_stack` without parameters works), the stack's
+notification account, `management.yaml` for the management account; the Identity Center watch into the one of
+Identity Center's account and region, else refused), the parameters (only values that really vary, each with a
+default from the configuration, so `create_stack` without parameters works; a destination's secrets are NoEcho
+parameters with an empty default, the forms' own), the stack's
 region/account guard (`Rules`), the creation order (`DependsOn`, the sides' apply order), and `deployer-roles.yaml`
 (the roles holding the policies `orgalerts permissions` prints).
 
@@ -14,7 +16,6 @@ therefore creates exactly what `deploy` would (managed names, managed-by tag), a
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from orgalerts.model.resources import managed_tags
 from orgalerts.model.scope import Scope
 from orgalerts.sides.base import Side, Where
 from orgalerts.sides.cloudformation import Stack
+from orgalerts.sides.identity_center import IDENTITY_CENTER, ic_account
 from orgalerts.sides.registry import sides_at
 
 MEMBER_FILE = "member.yaml"
@@ -62,6 +64,12 @@ def templates(
     return built
 
 
+def member_templates(config: Config, scope: Scope) -> dict[str, dict[str, Any]]:
+    """`member.yaml` alone (the StackSets engine's StackSet): what only the central and management templates refuse
+    (a trail outside us-east-1, Identity Center elsewhere) does not stop the member side's fan-out."""
+    return {MEMBER_FILE: member_template(config, scope)}
+
+
 def render(template: Mapping[str, Any]) -> str:
     """YAML as CloudFormation reads it (long-form intrinsic functions, so plain YAML tools read it too)."""
     return yaml.dump(
@@ -81,23 +89,27 @@ class _NoAliases(yaml.SafeDumper):
 
 def member_template(config: Config, scope: Scope) -> dict[str, Any]:
     """Every member account's forwarding (a service-managed StackSet, us-east-1)."""
-    resources = _side_resources(sides_at(Where.MEMBER), config, scope, STACK_ACCOUNT)
+    stack = _side_resources(sides_at(Where.MEMBER), config, scope, STACK_ACCOUNT)
     return _template(
         f"orgalerts {__version__}: IAM-change forwarding of one member account to the central bus "
         f"(deploy in {MEMBER_REGION}, e.g. as a service-managed StackSet on the target OUs)",
-        resources,
+        stack,
         config,
         region=MEMBER_REGION,
     )
 
 
 def central_template(config: Config, scope: Scope) -> dict[str, Any]:
-    """The notification account's bus, rules, topic, subscriptions and queue (in `region`)."""
-    resources = _side_resources(sides_at(Where.CENTRAL), config, scope, config.notification.account_id)
+    """The notification account's bus, rules, topic, subscriptions, queue and destinations (in `region`), and the
+    Identity Center watch when Identity Center lives there (see `_identity_center_file`)."""
+    sides = sides_at(Where.CENTRAL)
+    if _identity_center_file(config, scope) == CENTRAL_FILE:
+        sides += (IDENTITY_CENTER,)
+    stack = _side_resources(sides, config, scope, config.notification.account_id)
     return _template(
         f"orgalerts {__version__}: central bus, alert rules and topic (deploy in account "
         f"{config.notification.account_id}, region {config.region})",
-        resources,
+        stack,
         config,
         region=config.region,
         account=config.notification.account_id,
@@ -105,25 +117,33 @@ def central_template(config: Config, scope: Scope) -> dict[str, Any]:
 
 
 def management_template(config: Config, scope: Scope) -> dict[str, Any]:
-    """The management account's organization watch, and the trail and guardrail when they are on."""
-    sides = sides_at(Where.MANAGEMENT)
+    """The management account's organization watch, and the trail and guardrail when they are on, and the Identity
+    Center watch when Identity Center lives there."""
     management = scope.management_account_id
-    region = management_region(config, scope)
-    resources = _side_resources(sides, config, scope, management)
+    region = _management_region(config, scope)
+    sides = _management_sides()
+    if _identity_center_file(config, scope) == MANAGEMENT_FILE:
+        sides += (IDENTITY_CENTER,)
+    stack = _side_resources(sides, config, scope, management)
     return _template(
         f"orgalerts {__version__}: organization watch, trail and guardrail of the management account "
         f"(deploy in account {management}, region {region})",
-        resources,
+        stack,
         config,
         region=region,
         account=management,
     )
 
 
-def management_region(config: Config, scope: Scope) -> str:
-    """The one region of the management template's resources (us-east-1 when there are none)."""
+def _management_sides() -> tuple[Side, ...]:
+    """The management account's own sides; the Identity Center watch goes where Identity Center lives."""
+    return tuple(side for side in sides_at(Where.MANAGEMENT) if side is not IDENTITY_CENTER)
+
+
+def _management_region(config: Config, scope: Scope) -> str:
     management = scope.management_account_id
-    regions = {side.region(config) for side in sides_at(Where.MANAGEMENT) if side.desired(config, scope, management)}
+    sides = _management_sides()
+    regions = {side.region(config) for side in sides if side.desired_in_template(config, scope, management)}
     if len(regions) > 1:
         # One stack lives in one region; the organization watch must be in us-east-1 (Organizations events).
         raise ConfigError(
@@ -136,44 +156,90 @@ def management_region(config: Config, scope: Scope) -> str:
     return regions.pop() if regions else MEMBER_REGION
 
 
-def _side_resources(sides: tuple[Side, ...], config: Config, scope: Scope, account_id: str) -> dict[str, Any]:
-    """Every resource the sides want in `account_id`, written through their forms, in their apply order."""
-    resources: dict[str, Any] = {}
+def _identity_center_file(config: Config, scope: Scope) -> str | None:
+    """Which template holds the Identity Center watch (None: the source is off). Its rule must live in Identity
+    Center's account and home region (sides/identity_center.py), and one stack lives in one account and region
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacks.html): it goes into `management.yaml`
+    or `central.yaml` when its account and region are that template's; anywhere else a fifth template would be
+    needed, and the export refuses (exit 2) naming the key, rather than writing a template that cannot be
+    deployed where it says."""
+    if not IDENTITY_CENTER.desired_in_template(config, scope, ic_account(config, scope)):
+        return None
+    account, region = ic_account(config, scope), config.identity_center_region
+    management, notification = scope.management_account_id, config.notification.account_id
+    if account == management and region == _management_region(config, scope):
+        return MANAGEMENT_FILE
+    if account == notification and region == config.region:
+        return CENTRAL_FILE
+    key = "identity_center.region" if account in (management, notification) else "identity_center.account_id"
+    raise ConfigError(
+        config.source,
+        key,
+        f"for `export cloudformation`, Identity Center in the management account ({management}) and region "
+        f"{_management_region(config, scope)}, or in the notification account ({notification}) and region "
+        f"{config.region}; found account {account}, region {region}: its rule lives in Identity Center's account and "
+        "home region and each exported template is one stack in one account and region (let `orgalerts deploy` "
+        "create the Identity Center watch instead, with identity-center left out of alerts.sources for the export)",
+    )
+
+
+def management_region(config: Config, scope: Scope) -> str:
+    """The one region of the management template's resources (us-east-1 when there are none)."""
+    return _management_region(config, scope)
+
+
+def _side_resources(sides: tuple[Side, ...], config: Config, scope: Scope, account_id: str) -> Stack:
+    """Every resource the sides want in `account_id`, written through their forms, in their apply order (with the
+    parameters and conditions the forms add: a destination's secrets)."""
+    assembled = Stack(config=config)
     for side in sides:
-        stack = Stack()
+        stack = Stack(config=config)
         order = {kind.name: rank for rank, kind in enumerate(side.kinds)}
-        for resource in sorted(side.desired(config, scope, account_id), key=lambda r: order[r.kind]):
+        for resource in sorted(side.desired_in_template(config, scope, account_id), key=lambda r: order[r.kind]):
             stack.current_rank = order[resource.kind]
             side.cloudformation[resource.kind](resource, stack)
         _depend_in_apply_order(stack)
-        clash = set(resources) & set(stack.resources)
-        if clash:
-            raise ValueError(f"side {side.name}: logical ids used twice: {sorted(clash)}")
-        resources.update(stack.resources)
-    return resources
+        try:
+            assembled.merge(stack)
+        except ValueError as exc:
+            raise ValueError(f"side {side.name}: {exc}") from exc
+    return assembled
 
 
 def _depend_in_apply_order(stack: Stack) -> None:
     """CloudFormation creates independent resources in parallel; names and ARNs in the desired state are literal
     strings, which make no dependency. Each resource therefore waits for the resources of the kind applied just
-    before its own (what it references by Ref already waits), as the direct engine applies parents before children;
-    deletion runs in the reverse order, children first, as the engine's deletes do.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html"""
+    before its own (what it references by Ref or Fn::GetAtt already waits), as the direct engine applies parents
+    before children; deletion runs in the reverse order, children first, as the engine's deletes do.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html
+
+    A resource never waits for one created under another condition (a destination created only when its secret is
+    given): DependsOn on a resource whose condition is false fails the stack ("Unresolved resource dependencies",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html). It waits for
+    the nearest earlier kind that has resources it may wait for instead."""
     by_rank: dict[int, list[str]] = defaultdict(list)
     for logical, rank in stack.rank.items():
         by_rank[rank].append(logical)
     ranks = sorted(by_rank)
-    for previous, rank in itertools.pairwise(ranks):
+    for index, rank in enumerate(ranks):
         for logical in by_rank[rank]:
             resource = stack.resources[logical]
-            waits = sorted(set(by_rank[previous]) - _refs(resource))
-            if waits:
-                resource["DependsOn"] = waits
+            condition = resource.get("Condition")
+            for previous in reversed(ranks[:index]):
+                may = {w for w in by_rank[previous] if stack.resources[w].get("Condition") in (None, condition)}
+                if may:
+                    waits = sorted(may - _refs(resource))
+                    if waits:
+                        resource["DependsOn"] = waits
+                    break
 
 
 def _refs(node: Any) -> set[str]:
+    """The logical ids a node names by Ref or Fn::GetAtt (both make CloudFormation wait)."""
     if isinstance(node, dict):
         found = {node["Ref"]} if isinstance(node.get("Ref"), str) else set()
+        if isinstance(node.get("Fn::GetAtt"), list):
+            found.add(str(node["Fn::GetAtt"][0]))
         return found.union(*(_refs(v) for v in node.values()))
     if isinstance(node, list):
         return set().union(*(_refs(v) for v in node))
@@ -184,18 +250,20 @@ def _refs(node: Any) -> set[str]:
 
 
 def _template(
-    description: str, resources: dict[str, Any], config: Config, *, region: str, account: str | None = None
+    description: str, stack: Stack, config: Config, *, region: str, account: str | None = None
 ) -> dict[str, Any]:
     """`account`: the one account the template is for (None: any, the member template). Outside the notification
-    account the central bus is a parameter (the StackSet's, or the stack's, to override); in it, it is its own bus."""
+    account the central bus is a parameter (the StackSet's, or the stack's, to override); in it, it is its own bus.
+    The forms' own parameters (a destination's secrets) and conditions follow."""
     bus_arn = config.central.bus_arn
     tokens = {STACK_ACCOUNT: STACK_ACCOUNT}
     if account != config.notification.account_id:
         tokens[bus_arn] = "${" + CENTRAL_BUS_PARAMETER + "}"
-    resources = _substitute(resources, tokens)
+    resources = _substitute(stack.resources, tokens)
     template: dict[str, Any] = {"AWSTemplateFormatVersion": TEMPLATE_VERSION, "Description": description}
+    parameters: dict[str, Any] = {}
     if CENTRAL_BUS_PARAMETER in _sub_variables(resources):
-        template["Parameters"] = {
+        parameters = {
             CENTRAL_BUS_PARAMETER: {
                 "Type": "String",
                 "Default": bus_arn,
@@ -204,6 +272,11 @@ def _template(
                 "target it and their roles may put events on it only",
             }
         }
+    parameters.update(stack.parameters)
+    if parameters:
+        template["Parameters"] = parameters
+    if stack.conditions:
+        template["Conditions"] = dict(stack.conditions)
     template["Rules"] = _where_rules(region, account)
     template["Resources"] = resources or _nothing()
     return template

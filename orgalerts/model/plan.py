@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orgalerts.model.resources import Resource, statement_ids
+from orgalerts.model.resources import UNKNOWN, Resource, statement_ids
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,11 @@ def diff(desired: Sequence[Resource], live: Sequence[Resource], kinds: Sequence[
             changes.append(Change("create", want, None, label=labels[want.kind]))
         elif have.managed:
             fields = tuple(
-                sorted(k for k in set(want.props) | set(have.props) if want.props.get(k) != have.props.get(k))
+                sorted(
+                    k
+                    for k in set(want.props) | set(have.props)
+                    if want.props.get(k) != have.props.get(k) and have.props.get(k) != UNKNOWN
+                )
             )
             if fields:
                 changes.append(Change("update", want, have, fields, label=labels[want.kind]))

@@ -20,6 +20,9 @@ MANAGED_TAG_KEY = "managed-by"
 MANAGED_TAG_VALUE = "orgalerts"
 # The marker written into a field orgalerts sets anyway, read back with no extra call (see the module docstring).
 MARKER_TEXT = f"{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE}"
+# A live property AWS does not return and nothing recorded (a secret's digest on a resource a CloudFormation
+# template created): it matches any desired value, so the plan neither reports nor rewrites it.
+UNKNOWN = "(unknown)"
 
 
 def has_marker_text(text: str | None) -> bool:

@@ -20,12 +20,17 @@ still reports CREATE_COMPLETE) lacks:
   https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudtrail-trail.html
 - AWS::Organizations::Policy (`TargetIds` are its attachments)
   https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-organizations-policy.html
+- AWS::Events::Connection, AWS::Events::ApiDestination (`Fn::GetAtt ... Arn` the ARN with the id AWS appends)
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-events-connection.html
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-events-apidestination.html
 
 and creates these without a property AWS applies:
 
 - AWS::Events::EventBus without `Tags` (moto passes only the name), and its `Ref` is not its name;
 - AWS::SNS::Topic with `Tags` and `TopicName` set as topic attributes instead of tags;
 - AWS::S3::Bucket without `PublicAccessBlockConfiguration`;
+- AWS::Events::Rule keeps a `Targets` entry that is `AWS::NoValue` (an Fn::If's other branch) as None, which
+  AWS drops;
 - AWS::IAM::Role keeps an inline policy's `PolicyDocument` as a dict, which GetRolePolicy then returns as
   Python's text of it instead of JSON, and keeps an `AWS::NoValue` entry of `Policies` as None.
 
@@ -297,6 +302,68 @@ class OrganizationsPolicy(_Emulated, CloudFormationModel):
         backend.delete_policy(PolicyId=physical_id)
 
 
+class _Attributed(_Emulated):
+    """An emulated type with an `Arn` attribute (Fn::GetAtt), read from the backend by its physical id."""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name != "Arn":
+            raise UnformattedGetAttTemplateException()
+        return self.arn()
+
+    def arn(self) -> str:
+        raise NotImplementedError
+
+
+class Connection(_Attributed, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Events::Connection"
+
+    @classmethod
+    def create(cls, properties: dict[str, Any], account_id: str, region: str) -> str | None:
+        connection = _events(account_id, region).create_connection(
+            properties["Name"], properties.get("Description", ""), properties["AuthorizationType"],
+            properties["AuthParameters"],
+        )  # fmt: skip
+        return str(connection.name)
+
+    @classmethod
+    def remove(cls, properties: dict[str, Any], account_id: str, region: str, physical_id: str) -> None:
+        _events(account_id, region).delete_connection(physical_id)
+
+    def arn(self) -> str:
+        return str(_events(self.account_id, self.region).describe_connection(self.physical_id)["ConnectionArn"])
+
+
+class ApiDestination(_Attributed, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Events::ApiDestination"
+
+    @classmethod
+    def create(cls, properties: dict[str, Any], account_id: str, region: str) -> str | None:
+        _events(account_id, region).create_api_destination(
+            properties["Name"], properties.get("Description", ""), properties["ConnectionArn"],
+            properties["InvocationEndpoint"], properties.get("InvocationRateLimitPerSecond", 300),
+            properties["HttpMethod"],
+        )  # fmt: skip
+        return str(properties["Name"])
+
+    @classmethod
+    def remove(cls, properties: dict[str, Any], account_id: str, region: str, physical_id: str) -> None:
+        _events(account_id, region).delete_api_destination(physical_id)
+
+    def arn(self) -> str:
+        described = _events(self.account_id, self.region).describe_api_destination(self.physical_id)
+        return str(described["ApiDestinationArn"])
+
+
 # --- types moto has, completed ----------------------------------------------------------------------------------
 
 
@@ -344,13 +411,20 @@ def _role_policies_as_json(cloudformation_json: Any) -> None:
         properties["Policies"] = policies
 
 
-def _complete_role(model: Any) -> None:
+def _rule_targets_without_no_value(cloudformation_json: Any) -> None:
+    properties = cloudformation_json.get("Properties", {})
+    if "Targets" in properties:
+        properties["Targets"] = [t for t in properties["Targets"] if t is not None]
+
+
+def _complete_before(model: Any, prepare: Any) -> None:
+    """Wrap `model.create_from_cloudformation_json` so `prepare(cloudformation_json)` runs first."""
     original = model.create_from_cloudformation_json.__func__
 
     def create(
         cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
     ) -> Any:
-        _role_policies_as_json(cloudformation_json)
+        prepare(cloudformation_json)
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kw)
 
     model.create_from_cloudformation_json = classmethod(create)
@@ -400,7 +474,7 @@ def install() -> None:
         if _INSTALLED:
             return
         from moto.cloudformation.models import Stack
-        from moto.events.models import EventBus
+        from moto.events.models import EventBus, Rule
         from moto.iam.models import Role
         from moto.s3.models import FakeBucket
         from moto.sns.models import Topic
@@ -410,7 +484,8 @@ def install() -> None:
         EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
         _complete(Topic, _topic_tags)
         _complete(FakeBucket, _bucket_public_access)
-        _complete_role(Role)
+        _complete_before(Role, _role_policies_as_json)
+        _complete_before(Rule, _rule_targets_without_no_value)
         _rollback_on_failure(Stack)
         # moto builds its type map once, from CloudFormationModel's subclasses: rebuild it with ours in it.
         for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

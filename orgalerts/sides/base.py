@@ -207,6 +207,11 @@ class Side:
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
         raise NotImplementedError
 
+    def desired_in_template(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        """The desired state `orgalerts export cloudformation` writes: `desired`, unless the side holds values a
+        template must not (secrets: they become the template's parameters and are not read here)."""
+        return self.desired(config, scope, account_id)
+
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         """Live state. `everything`: also what a switched-off feature may have left (removal, orphans)."""
         raise NotImplementedError

@@ -87,6 +87,8 @@ CLOUDFORMATION: dict[str, cfn.Form] = {
     "topic": _topic_form,
     "topic-policy": _topic_policy_form,
     "subscription": _subscription_form,
+    # connections, API destinations, their role, and targets that point at an API destination
+    **destinations.CLOUDFORMATION,
 }
 
 # --- desired -------------------------------------------------------------------------------------------
@@ -563,6 +565,10 @@ class CentralSide(Side):
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
         return central_resources(config, scope) + destinations.desired(config)
+
+    def desired_in_template(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
+        # The destinations' secrets are the template's parameters (destinations.CLOUDFORMATION), never read here.
+        return central_resources(config, scope) + destinations.desired(config, destinations.template_environ(config))
 
     def read(self, clients: Clients, config: Config, account_id: str, *, everything: bool) -> list[Resource]:
         return destinations.read(clients, config, read_central(clients, config))

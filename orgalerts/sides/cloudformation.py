@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orgalerts.config import Config
 from orgalerts.model.resources import Resource, managed_tags
 
 # CloudFormation logical ids: alphanumeric, at most 255 characters.
@@ -45,6 +46,12 @@ class Stack:
     # logical id -> rank of the kind that created it (the side's apply order; see `export` for DependsOn)
     rank: dict[str, int] = field(default_factory=dict)
     current_rank: int = 0
+    # The configuration the desired state came from (forms that need more than a resource's props: a destination's
+    # type and the environment variables holding its secrets).
+    config: Config | None = None
+    # Parameters and Conditions sections a form adds to (secrets are parameters, never values in the template).
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def add(self, resource: Resource, cfn_type: str, properties: dict[str, Any], **attributes: Any) -> str:
         """A new CloudFormation resource for `resource`; its logical id is returned."""
@@ -74,6 +81,20 @@ class Stack:
 
     def has(self, kind: str, name: str) -> bool:
         return (kind, name) in self.logical
+
+    def get_att(self, kind: str, name: str, attribute: str) -> dict[str, list[str]]:
+        return {"Fn::GetAtt": [self.logical[(kind, name)], attribute]}
+
+    def merge(self, other: Stack) -> None:
+        """Another side's resources, parameters and conditions into this one (a template holds several sides)."""
+        for section, theirs in (("resources", other.resources), ("parameters", other.parameters),
+                                ("conditions", other.conditions)):  # fmt: skip
+            mine: dict[str, Any] = getattr(self, section)
+            clash = set(mine) & set(theirs)
+            if clash:
+                raise ValueError(f"{section}: logical ids used twice: {sorted(clash)}")
+            mine.update(theirs)
+        self.rank.update(other.rank)
 
 
 Form = Callable[[Resource, Stack], None]

@@ -30,7 +30,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orgalerts.aws import ClientError
@@ -39,8 +39,9 @@ from orgalerts.model import payloads
 from orgalerts.model.addresses import arn, role_arn, rule_arn
 from orgalerts.model.messages import Message
 from orgalerts.model.plan import Change, Kind
-from orgalerts.model.resources import MARKER_TEXT, Resource, canonical_json, canonical_policy, managed_tags
+from orgalerts.model.resources import MARKER_TEXT, UNKNOWN, Resource, canonical_json, canonical_policy, managed_tags
 from orgalerts.model.severity import admits
+from orgalerts.sides import cloudformation as cfn
 from orgalerts.sides import forwarding
 from orgalerts.sides.base import Clients, Grant, Writer, everywhere
 
@@ -51,6 +52,7 @@ DEST_ROLE_POLICY = Kind("destination-role-policy", "API-destination role permiss
 KINDS = (CONNECTION, API_DESTINATION, DEST_ROLE, DEST_ROLE_POLICY)
 
 MARKER = "managed-by=orgalerts"
+ROLE_DESCRIPTION = "orgalerts: lets EventBridge invoke orgalerts' API destinations (chat, paging, webhooks)"
 VERIFY_SOURCE = "orgalerts.verify"
 VERIFY_DETAIL_TYPE = "orgalerts verify"
 # A connection must have an authorization type (AuthorizationType is required: API_CreateConnection.html). Slack,
@@ -114,21 +116,30 @@ def digest(key: str, secret: str) -> str:
 # --- desired -------------------------------------------------------------------------------------------------
 
 
-def _endpoint(destination: DestinationConfig, secrets: Mapping[str, str]) -> str:
-    return secrets[destination.url_env] if destination.url_env else payloads.PAGERDUTY_ENDPOINT
+# A secret value: the secret itself (the direct engine, only ever handed to boto3), or a template's Ref to the
+# parameter holding it (export). Keyed by the DestinationConfig attribute naming its environment variable.
+SecretValue = Callable[[str], Any]
 
 
-def _auth(destination: DestinationConfig, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """The connection's AuthParameters, secret included (only ever handed to boto3)."""
+def _from_environ(d: DestinationConfig, secrets: Mapping[str, str]) -> SecretValue:
+    return lambda attr: secrets[getattr(d, attr)]
+
+
+def _endpoint(destination: DestinationConfig, secret: SecretValue) -> Any:
+    return secret("url_env") if destination.url_env else payloads.PAGERDUTY_ENDPOINT
+
+
+def _auth(destination: DestinationConfig, secret: SecretValue) -> dict[str, Any]:
+    """The connection's AuthParameters, secret included (only ever handed to boto3, or a template's parameter)."""
     if destination.header_name:
-        key = {"ApiKeyName": destination.header_name, "ApiKeyValue": secrets[destination.header_value_env]}
+        key = {"ApiKeyName": destination.header_name, "ApiKeyValue": secret("header_value_env")}
     else:
         key = {"ApiKeyName": PLAIN_HEADER, "ApiKeyValue": destination.name}
     auth: dict[str, Any] = {"ApiKeyAuthParameters": key}
     if destination.type == "pagerduty":
         # PagerDuty Events v2 authenticates by the body's routing_key; a connection body parameter is merged into
         # the JSON body, and IsValueSecret keeps it out of DescribeConnection (API_ConnectionBodyParameter.html).
-        value = secrets[destination.routing_key_env]
+        value = secret("routing_key_env")
         auth["InvocationHttpParameters"] = {
             "BodyParameters": [{"Key": "routing_key", "Value": value, "IsValueSecret": True}]
         }
@@ -161,8 +172,8 @@ def desired(config: Config, environ: Mapping[str, str] | None = None) -> list[Re
     resources: list[Resource] = []
     for d in http:
         name = resource_name(config, d.name)
-        auth = _auth(d, secrets)
-        endpoint = _endpoint(d, secrets)
+        auth = _auth(d, _from_environ(d, secrets))
+        endpoint = str(_endpoint(d, _from_environ(d, secrets)))
         secret = digest(name, _secret_text(auth))
         resources.append(Resource("connection", name, {"auth": _auth_shape(auth), "secret": secret, "marker": MARKER}))
         resources.append(Resource("api-destination", name, {
@@ -315,7 +326,10 @@ def _read_connection(events: Any, name: str) -> list[Resource]:
         raise
     description = str(described.get("Description", ""))
     managed = MARKER in description
-    props = {"auth": _auth_shape(described.get("AuthParameters") or {}), "secret": _parse(description, "secret"),
+    # A connection a template created has the marker but no digest (export cannot compute it): the secret is
+    # unknown, not changed (see the CloudFormation form below).
+    secret = _parse(description, "secret") or (UNKNOWN if managed else "")
+    props = {"auth": _auth_shape(described.get("AuthParameters") or {}), "secret": secret,
              "marker": MARKER if managed else ""}  # fmt: skip
     return [Resource("connection", name, props, managed, arn=str(described.get("ConnectionArn", "")))]
 
@@ -372,7 +386,7 @@ class DestinationHandlers:
 
     def put_connection(self, change: Change) -> None:
         d = self._destination(change.resource.name)
-        auth = _auth(d, destination_secrets(self.config, os.environ))
+        auth = _auth(d, _from_environ(d, destination_secrets(self.config, os.environ)))
         params = {
             "Name": change.resource.name,
             "AuthorizationType": "API_KEY",
@@ -391,7 +405,7 @@ class DestinationHandlers:
             "Name": change.resource.name,
             "Description": _description(d, "API destination"),
             "ConnectionArn": connection["ConnectionArn"],
-            "InvocationEndpoint": _endpoint(d, destination_secrets(self.config, os.environ)),
+            "InvocationEndpoint": _endpoint(d, _from_environ(d, destination_secrets(self.config, os.environ))),
             "HttpMethod": "POST",
             "InvocationRateLimitPerSecond": int(change.resource.props["rate"]),
         }
@@ -404,7 +418,7 @@ class DestinationHandlers:
         self.clients.iam.create_role(
             RoleName=change.resource.name,
             AssumeRolePolicyDocument=change.resource.props["trust"],
-            Description="orgalerts: lets EventBridge invoke orgalerts' API destinations (chat, paging, webhooks)",
+            Description=ROLE_DESCRIPTION,
             Tags=managed_tags(),
         )
 
@@ -436,6 +450,136 @@ class DestinationHandlers:
 
 def writer(base: forwarding.ForwardingWriter, config: Config) -> Writer:
     return DestinationHandlers(base, config).install()
+
+
+# --- CloudFormation form (`orgalerts export cloudformation`) ---------------------------------------------------
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-events-connection.html
+# (AuthorizationType API_KEY, AuthParameters: ApiKeyAuthParameters ApiKeyName/ApiKeyValue, InvocationHttpParameters
+# BodyParameters Key/Value/IsValueSecret: aws-properties-events-connection-authparameters.html), and
+# aws-resource-events-apidestination.html (ConnectionArn, InvocationEndpoint, HttpMethod,
+# InvocationRateLimitPerSecond; Fn::GetAtt Arn is the ARN with the id AWS appends, what a rule target names).
+#
+# Secrets never in a template: each one (a chat or webhook URL, a header value, PagerDuty's routing key) is a
+# NoEcho parameter (masked in every CloudFormation answer: https://docs.aws.amazon.com/AWSCloudFormation/latest/
+# UserGuide/parameters-section-structure.html#parameters-section-structure-properties), passed at deploy. Its
+# Default is empty, so `create_stack` without parameters still works: a destination whose secrets are not all
+# given is not created (its connection, API destination and the rule targets pointing at it are under a
+# Condition; a target list entry `Fn::If [cond, entry, AWS::NoValue]` is dropped when false,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/pseudo-parameter-reference.html#cfn-pseudo-param-novalue).
+#
+# The connection's Description carries the ownership marker as the direct engine writes it, without the secret's
+# digest (a template cannot compute an HMAC): drift reads that digest as unknown (`UNKNOWN`), which matches any
+# desired one, while a URL held as a secret is still compared through the API destination's endpoint.
+
+_SECRET_WHAT = {"url_env": "Url", "header_value_env": "HeaderValue", "routing_key_env": "RoutingKey"}
+
+
+def template_environ(config: Config) -> dict[str, str]:
+    """Stand-in values for the secrets' variables when the desired state is built for a template: the forms write
+    parameters in their place, and nothing derived from these (digests) reaches a template."""
+    return {env: "template-parameter" for d in config.http_destinations for env in d.env_names}
+
+
+def _form_destination(stack: cfn.Stack, name: str) -> DestinationConfig:
+    assert stack.config is not None, "destinations' forms need the configuration"
+    return next(d for d in stack.config.http_destinations if resource_name(stack.config, d.name) == name)
+
+
+def _secret_parameters(stack: cfn.Stack, d: DestinationConfig) -> dict[str, str]:
+    """attr -> logical id of the NoEcho parameter holding that secret of `d` (added once)."""
+    found: dict[str, str] = {}
+    for attr, what in _SECRET_WHAT.items():
+        env = str(getattr(d, attr))
+        if not env:
+            continue
+        logical = cfn.logical_id("dest", f"{d.name} {what}")
+        stack.parameters.setdefault(logical, {
+            "Type": "String", "NoEcho": True, "Default": "",
+            "Description": f"Secret: what {env} holds for `orgalerts deploy` ({d.type} destination {d.name}); pass "
+            "it when deploying, never commit it. Left empty, the destination is not created"})  # fmt: skip
+        found[attr] = logical
+    return found
+
+
+def _condition(stack: cfn.Stack, d: DestinationConfig) -> str | None:
+    """The condition `every secret of d was given` (added once); None when d has no secret."""
+    given = [{"Fn::Not": [{"Fn::Equals": [{"Ref": p}, ""]}]} for p in _secret_parameters(stack, d).values()]
+    if not given:
+        return None
+    name = cfn.logical_id("dest", f"{d.name} given")
+    stack.conditions.setdefault(name, given[0] if len(given) == 1 else {"Fn::And": given})
+    return name
+
+
+def _conditioned(stack: cfn.Stack, d: DestinationConfig) -> dict[str, str]:
+    condition = _condition(stack, d)
+    return {"Condition": condition} if condition else {}
+
+
+def _connection_form(r: Resource, stack: cfn.Stack) -> None:
+    d = _form_destination(stack, r.name)
+    parameters = _secret_parameters(stack, d)
+    properties = {
+        "Name": r.name,
+        "Description": _description(d, "connection"),
+        "AuthorizationType": "API_KEY",
+        "AuthParameters": _auth(d, lambda attr: {"Ref": parameters[attr]}),
+    }
+    stack.add(r, "AWS::Events::Connection", properties, **_conditioned(stack, d))
+
+
+def _api_destination_form(r: Resource, stack: cfn.Stack) -> None:
+    d = _form_destination(stack, r.name)
+    parameters = _secret_parameters(stack, d)
+    properties = {
+        "Name": r.name,
+        "Description": _description(d, "API destination"),
+        "ConnectionArn": stack.get_att("connection", r.props["connection"], "Arn"),
+        "InvocationEndpoint": _endpoint(d, lambda attr: {"Ref": parameters[attr]}),
+        "HttpMethod": r.props["method"],
+        "InvocationRateLimitPerSecond": int(r.props["rate"]),
+    }
+    stack.add(r, "AWS::Events::ApiDestination", properties, **_conditioned(stack, d))
+
+
+def _role_form(r: Resource, stack: cfn.Stack) -> None:
+    properties = {
+        "RoleName": r.name,
+        "Description": ROLE_DESCRIPTION,
+        "AssumeRolePolicyDocument": cfn.document(r.props["trust"]),
+        "Tags": cfn.tags(),
+    }
+    stack.add(r, "AWS::IAM::Role", properties)
+
+
+def _role_policy_form(r: Resource, stack: cfn.Stack) -> None:
+    role, policy = r.name.split("/", 1)
+    stack.holds("destination-role", role, r)
+    inline = {"PolicyName": policy, "PolicyDocument": cfn.document(r.props["document"])}
+    stack.properties("destination-role", role).setdefault("Policies", []).append(inline)
+
+
+def _target_form(r: Resource, stack: cfn.Stack) -> None:
+    """A target as forwarding writes it; one on an API destination names it by Fn::GetAtt (the desired state has
+    its ARN without the id AWS appends, which only the created resource knows), under the destination's condition."""
+    forwarding.CLOUDFORMATION["target"](r, stack)
+    if ":api-destination/" not in r.props["arn"]:
+        return
+    bus, rule, _ = r.name.split("/", 2)
+    name = r.props["arn"].rsplit("/", 1)[1]
+    targets = stack.properties("rule", f"{bus}/{rule}")["Targets"]
+    entry = {**targets[-1], "Arn": stack.get_att("api-destination", name, "Arn")}
+    condition = _condition(stack, _form_destination(stack, name))
+    targets[-1] = {"Fn::If": [condition, entry, {"Ref": "AWS::NoValue"}]} if condition else entry
+
+
+CLOUDFORMATION: dict[str, cfn.Form] = {
+    "connection": _connection_form,
+    "api-destination": _api_destination_form,
+    "destination-role": _role_form,
+    "destination-role-policy": _role_policy_form,
+    "target": _target_form,
+}
 
 
 # --- permissions (the member role in the notification account) --------------------------------------------------

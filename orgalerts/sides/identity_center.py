@@ -120,6 +120,9 @@ class IdentityCenterSide(Side):
     name = "identity-center"
     where = Where.MANAGEMENT  # run once per run, by the orchestrator, like the organization's own sides
     kinds = forwarding.KINDS
+    # A forwarding rule, role and target like the member side's; `export cloudformation` puts them into the
+    # template of Identity Center's account and region (export/cloudformation.py `_identity_center_file`).
+    cloudformation = forwarding.CLOUDFORMATION
     services = ("iam", "events")
     required_actions = IDENTITY_CENTER_GRANTS
     organization_wide = True  # `onboard` (one member account) leaves it alone
