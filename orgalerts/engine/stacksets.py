@@ -58,7 +58,7 @@ from orgalerts.engine.scope import account_location
 from orgalerts.engine.stacks import StackCommands
 from orgalerts.errors import OrgAlertsError
 from orgalerts.export.cloudformation import MEMBER_FILE
-from orgalerts.export.cloudformation import member_templates as exported
+from orgalerts.export.cloudformation import templates as exported
 from orgalerts.model.addresses import MEMBER_REGION, PARTITION
 from orgalerts.model.scope import Account, Scope
 from orgalerts.sides.base import Grant

@@ -64,12 +64,6 @@ def templates(
     return built
 
 
-def member_templates(config: Config, scope: Scope) -> dict[str, dict[str, Any]]:
-    """`member.yaml` alone (the StackSets engine's StackSet): what only the central and management templates refuse
-    (a trail outside us-east-1, Identity Center elsewhere) does not stop the member side's fan-out."""
-    return {MEMBER_FILE: member_template(config, scope)}
-
-
 def render(template: Mapping[str, Any]) -> str:
     """YAML as CloudFormation reads it (long-form intrinsic functions, so plain YAML tools read it too)."""
     return yaml.dump(
