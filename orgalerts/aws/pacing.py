@@ -172,6 +172,11 @@ class QuotaRetry:
         self.waited: list[tuple[str, str, float]] = []  # (account, kind, seconds): observable by tests and bench
 
     def __call__(self, **kwargs: Any) -> float | None:
+        response = kwargs.get("response")
+        if kwargs.get("caught_exception") is None and response is not None and response[0].status_code < 400:
+            # A success (almost every call): nothing to decide, and no retry metadata worth building (RetryAttempts
+            # 0). Status >= 400 and transport errors go through botocore's conditions below.
+            return None
         context = self._adapter.create_retry_context(**kwargs)
         if not self._conditions.is_retryable(context):
             self._adapter.adapt_retry_response_from_context(context)
