@@ -31,7 +31,7 @@ import botocore.credentials
 import botocore.session
 import botocore.utils
 
-from orgalerts.aws.pacing import QUOTAS, Pacer, Quota, QuotaRetry, RateLimiter
+from orgalerts.aws.pacing import ORGANIZATIONS_MODELLED_RATE, QUOTAS, Pacer, Quota, QuotaRetry, RateLimiter
 
 STS_REGION = "us-east-1"  # where the caller's own STS calls go (STS is global; any region answers)
 SESSION_NAME = "orgalerts"
@@ -79,7 +79,7 @@ class GatewaySettings:
     # runs there: paced at a sixth.
     assume_role_rate: float = 100.0
     # Organizations' listing calls, shared by the run (pacing.QUOTAS: modelled, AWS publishes no figure).
-    organizations_rate: float = 10.0
+    organizations_rate: float = ORGANIZATIONS_MODELLED_RATE
 
 
 @dataclass
