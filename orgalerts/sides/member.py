@@ -13,6 +13,7 @@ and `plan`/`drift` list exactly that (`update rule target ...: role_arn`, `delet
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from orgalerts.config import Config
@@ -44,6 +45,16 @@ WATCHDOG_DESCRIPTION = (
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _patterns_json(inputs: patterns.PatternInputs) -> tuple[str, str]:
+    """Both rules' patterns, canonical: the same for every member account, so built once per configuration rather
+    than once per account (frozen, hashable inputs; a few KB of JSON per configuration)."""
+    return (
+        canonical_json(patterns.member_forwarding_pattern(inputs)),
+        canonical_json(patterns.member_watchdog_pattern(inputs)),
+    )
+
+
 def member_resources(config: Config, account_id: str) -> list[Resource]:
     """The forwarding resources of one member account (all in us-east-1).
 
@@ -57,13 +68,14 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     watchdog_arn = rule_arn(MEMBER_REGION, account_id, "default", names.watchdog_rule)
     dlq_arn = queue_arn(MEMBER_REGION, account_id, names.member_dlq) if alerts.dead_letter_queues else ""
 
+    forward_pattern, watchdog_json = _patterns_json(config.patterns)
     resources: list[Resource] = []
     if alerts.dead_letter_queues:
         rule_arns = [forward_arn] + ([watchdog_arn] if alerts.tamper_alerts else [])
         resources.append(forwarding.queue(names.member_dlq, dlq_arn, rule_arns, marker=True))
     role = names.forwarder_role
     forward = {
-        "pattern": canonical_json(member_pattern(config)),
+        "pattern": forward_pattern,
         "state": patterns.get_pattern(alerts.pattern).state,
         "description": FORWARD_DESCRIPTION,
     }
@@ -71,7 +83,7 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     resources += forwarding.forwarding_rule(config, account_id, role, names.member_rule, forward, dlq_arn=dlq_arn)
     if alerts.tamper_alerts:
         watchdog = {
-            "pattern": canonical_json(watchdog_pattern(config)),
+            "pattern": watchdog_json,
             "state": patterns.STATE_ENABLED,
             "description": WATCHDOG_DESCRIPTION,
         }
