@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber
 
 from orgalerts.aws import CallRecord
+from orgalerts.aws.gateway import READ_PREFIXES
 from orgalerts.config import AlertsConfig, Config, validate_config
 
 MANAGEMENT = "123456789012"  # moto's default account: the organization's management account
@@ -173,19 +174,28 @@ def simulator_cpu_meter(meter: Meter) -> Iterator[None]:
 
 
 @contextmanager
-def simulator_speedups() -> Iterator[None]:
-    """Remove moto's quadratic cost, which is the simulator's and not the orchestrator's.
+def simulator_speedups() -> Iterator[ReadCache]:
+    """Take the simulator's own cost out of the way of what is measured (moto's CPU is not the orchestrator's, but
+    in-process it holds the same GIL, so every millisecond of it is a millisecond no worker runs).
 
-    moto 5.2 finds the account of every request by scanning every account's IAM access keys
-    (`moto.iam.models.get_account_id_from`): O(accounts) per request, ~4 ms of CPU per call at 1,000
-    accounts, all under the GIL, which would swamp both the wall time and the concurrency being
-    measured. A key's account never changes, so the answer is memoised. In this benchmark every key
-    is created (by AssumeRole) before it is first used, so a miss can only be the static key of the
-    management account, which is memoised too.
+    - moto 5.2 finds the account of every request by scanning every account's IAM access keys
+      (`moto.iam.models.get_account_id_from`): O(accounts) per request, ~4 ms of CPU per call at 1,000 accounts.
+      A key's account never changes, so the answer is memoised. In this benchmark every key is created (by
+      AssumeRole) before it is first used, so a miss can only be the static key of the management account,
+      which is memoised too.
+    - moto lists a response class's methods with `inspect.getmembers` on every request
+      (`moto.core.utils.method_names_from_class`, ~15 % of a read's CPU); a class's methods never change.
+    - moto 5.2 checks, on every look-up of an account's backend (several per request), whether the account has one
+      with `account_id not in list(self.keys())` under a process-wide lock (`BackendDict.__getitem__`): a copy of
+      every account id, O(accounts) per look-up, ~0.5 ms per request at 10,000 accounts, serialised. An account
+      that has its backend keeps it, so the look-up goes straight to it (added after the run in RESULTS.md).
+    - Reads are answered from a `ReadCache` (see there) while nothing was written in their account.
     """
+    import moto.core.responses as moto_responses
     import moto.iam.models as iam_models
 
     original: Callable[[str], str] = iam_models.get_account_id_from
+    original_names: Callable[[object], list[str]] = moto_responses.method_names_from_class
     memo: dict[str, str] = {}
 
     def get_account_id_from(access_key: str) -> str:
@@ -194,11 +204,99 @@ def simulator_speedups() -> Iterator[None]:
             account_id = memo[access_key] = original(access_key)
         return account_id
 
+    from moto.core.base_backend import BackendDict
+
+    original_getitem = BackendDict.__getitem__
+
+    def backend_for(backends: Any, account_id: str) -> Any:
+        if dict.__contains__(backends, account_id):
+            return dict.__getitem__(backends, account_id)
+        return original_getitem(backends, account_id)
+
+    cache = ReadCache(get_account_id_from)
+    BackendDict.__getitem__ = backend_for  # type: ignore[assignment,method-assign]
     iam_models.get_account_id_from = get_account_id_from
+    moto_responses.method_names_from_class = cache_function(original_names)  # type: ignore[assignment]
+    original_process = BotocoreStubber.process_request
+    BotocoreStubber.process_request = cache.wrap(original_process)  # type: ignore[method-assign]
     try:
-        yield
+        yield cache
     finally:
         iam_models.get_account_id_from = original
+        moto_responses.method_names_from_class = original_names  # type: ignore[assignment]
+        BotocoreStubber.process_request = original_process  # type: ignore[method-assign]
+        BackendDict.__getitem__ = original_getitem  # type: ignore[method-assign]
+
+
+def cache_function(function: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
+    memo: dict[object, list[str]] = {}
+
+    def cached(clazz: object) -> list[str]:
+        names = memo.get(clazz)
+        if names is None:
+            names = memo[clazz] = function(clazz)
+        return names
+
+    return cached
+
+
+@dataclass
+class ReadCache:
+    """moto's answers to reads, replayed while nothing was written in their account since.
+
+    Against AWS an answer costs the orchestrator nothing but the wait; in-process moto spends ~1-2 ms of CPU per
+    read under the orchestrator's GIL, which at 32 workers and 50 ms per call is more than the calls' whole
+    budget, so an unaided no-op run measured moto, not orchestrator. The cache is exact: the key is the account
+    (from the signing key), the URL, the JSON operation header and the whole body; ANY write in an account (a
+    non-read operation, by the same prefixes as `CallRecord.is_write`) drops every answer of that account first,
+    and only this process writes to the simulated organization. STS is never replayed (AssumeRole mints keys).
+    A replayed answer is byte for byte what moto answered; the orchestrator parses it as usual. Entries are made
+    by reads that miss, e.g. by the benchmark's unmeasured warm-up read of every account (run.py).
+    """
+
+    account_of: Callable[[str], str]
+    hits: int = 0
+    misses: int = 0
+    _answers: dict[str, dict[tuple[str, str, str, bytes], Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrap(self, process: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def process_request(stubber: Any, request: Any) -> Any:
+            key, account, operation = self._key(request)
+            if key is None:
+                return process(stubber, request)
+            if not operation.startswith(READ_PREFIXES):
+                with self._lock:
+                    self._answers.pop(account, None)
+                return process(stubber, request)
+            with self._lock:
+                answer = self._answers.get(account, {}).get(key)
+            if answer is not None:
+                self.hits += 1
+                return answer
+            self.misses += 1
+            answer = process(stubber, request)
+            if answer is not None:
+                with self._lock:
+                    self._answers.setdefault(account, {})[key] = answer
+            return answer
+
+        return process_request
+
+    def _key(self, request: Any) -> tuple[tuple[str, str, str, bytes] | None, str, str]:
+        authorization = str(request.headers.get("Authorization") or "")
+        credential = authorization.partition("Credential=")[2].split("/")
+        if len(credential) < 4 or credential[3] == "sts":
+            return None, "", ""
+        body = request.body or b""
+        body = body.encode() if isinstance(body, str) else bytes(body)
+        target = str(request.headers.get("X-Amz-Target") or "")
+        query_action = body.partition(b"Action=")[2].partition(b"&")[0].decode()
+        operation = target.rpartition(".")[2] if target else query_action
+        if not operation:
+            return None, "", ""
+        account = self.account_of(credential[0])
+        return (account, str(request.url), target, body), account, operation
 
 
 # --- throttling ------------------------------------------------------------------------------------
@@ -283,6 +381,7 @@ class Measurement:
     throttled_injected: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # discovery, central, members: wall seconds
     organizations_rate: float = 10.0  # the modelled rate discovery is paced at (pacing.QUOTAS)
+    assume_role_rate: float = 100.0  # the shared STS pacing (GatewaySettings.assume_role_rate)
 
     @property
     def pooled(self) -> list[Call]:
@@ -314,12 +413,17 @@ class Measurement:
 
     @property
     def discovery_bound(self) -> float:
-        """Serial Organizations calls, each at least one latency and one token of the modelled rate."""
+        """Organizations calls at the modelled rate (one token each; OUs are listed concurrently, so latency
+        overlaps), or at one latency each where the rate is faster than the latency."""
         return self.discovery_calls * max(self.latency, 1 / self.organizations_rate)
 
     @property
     def members_bound(self) -> float:
-        return len(self.pooled) * self.latency / self.workers
+        """Member calls x latency / workers (each account's calls form one serial chain; the pool runs `workers`
+        chains at once), or the shared AssumeRole pacing (one per account at `assume_role_rate`), whichever is
+        longer. Pacing per account (IAM, EventBridge at 20/s with a burst of 20) never binds at 8-13 calls."""
+        assumes = sum(1 for c in self.pooled if c.operation == "AssumeRole")
+        return max(len(self.pooled) * self.latency / self.workers, assumes / self.assume_role_rate)
 
     @property
     def lower_bound(self) -> float:

@@ -13,6 +13,7 @@ and `plan`/`drift` list exactly that (`update rule target ...: role_arn`, `delet
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from orgalerts.config import Config
@@ -32,8 +33,10 @@ def member_pattern(config: Config) -> dict[str, object]:
 def watchdog_pattern(config: Config) -> dict[str, object]:
     """The watchdog rule: calls that tamper with the forwarding rule or its role, and CloudTrail logging.
 
-    Two rules with two roles watch each other: no single change (disabling or deleting one rule,
-    retargeting it, weakening one role) silences the account unnoticed.
+    The two rules watch each other, so disabling, deleting or retargeting one is reported by the other. They
+    share one role (issue 15's call floor): a change to that role is reported too, but a change that breaks it
+    (trust or policy) also stops that report's own delivery (it lands in the member DLQ); `drift` still finds
+    it, and the opt-in guardrail SCP prevents it. README "Tamper alerts" says so.
     """
     return patterns.member_watchdog_pattern(config.patterns)
 
@@ -42,6 +45,16 @@ FORWARD_DESCRIPTION = f"orgalerts: forward IAM-change events to the central bus 
 WATCHDOG_DESCRIPTION = (
     f"orgalerts: report changes to the forwarding rule, its role and CloudTrail logging ({MARKER_TEXT})"
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns_json(inputs: patterns.PatternInputs) -> tuple[str, str]:
+    """Both rules' patterns, canonical: the same for every member account, so built once per configuration rather
+    than once per account (frozen, hashable inputs; a few KB of JSON per configuration)."""
+    return (
+        canonical_json(patterns.member_forwarding_pattern(inputs)),
+        canonical_json(patterns.member_watchdog_pattern(inputs)),
+    )
 
 
 def member_resources(config: Config, account_id: str) -> list[Resource]:
@@ -57,13 +70,14 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     watchdog_arn = rule_arn(MEMBER_REGION, account_id, "default", names.watchdog_rule)
     dlq_arn = queue_arn(MEMBER_REGION, account_id, names.member_dlq) if alerts.dead_letter_queues else ""
 
+    forward_pattern, watchdog_json = _patterns_json(config.patterns)
     resources: list[Resource] = []
     if alerts.dead_letter_queues:
         rule_arns = [forward_arn] + ([watchdog_arn] if alerts.tamper_alerts else [])
         resources.append(forwarding.queue(names.member_dlq, dlq_arn, rule_arns, marker=True))
     role = names.forwarder_role
     forward = {
-        "pattern": canonical_json(member_pattern(config)),
+        "pattern": forward_pattern,
         "state": patterns.member_rule_state(config.patterns),
         "description": FORWARD_DESCRIPTION,
     }
@@ -71,7 +85,7 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
     resources += forwarding.forwarding_rule(config, account_id, role, names.member_rule, forward, dlq_arn=dlq_arn)
     if alerts.tamper_alerts:
         watchdog = {
-            "pattern": canonical_json(watchdog_pattern(config)),
+            "pattern": watchdog_json,
             "state": patterns.STATE_ENABLED,
             "description": WATCHDOG_DESCRIPTION,
         }
