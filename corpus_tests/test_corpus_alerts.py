@@ -35,7 +35,7 @@ from orgalerts.config import Config, load_config  # noqa: E402
 from orgalerts.engine.context import Context  # noqa: E402
 from orgalerts.engine.results import Mode, exit_code  # noqa: E402
 from orgalerts.engine.runner import Runner  # noqa: E402
-from orgalerts.model.messages import message_problems  # noqa: E402
+from orgalerts.model.messages import unexplained_problems  # noqa: E402
 from orgalerts.model.severity import Severity  # noqa: E402
 from orgalerts.sandbox import Sandbox, parse_sandbox_spec  # noqa: E402
 from orgalerts.sandbox.eventflow import deliver  # noqa: E402
@@ -122,7 +122,7 @@ def _compare(name: str, event: dict[str, Any], replayed: dict[str, Any], taps: T
     if detail.get("readOnly") is not True and not detail.get("errorCode") and len(mails) != 1:
         problems.append(f"mutating call raised {len(mails)} alerts, not one")
     for mail in mails:
-        problems += message_problems(mail)
+        problems += unexplained_problems(mail, detail)
         problems += _headline_problems(mail, detail, str(replayed["severity"]))
     problems += _expectations(detail, replayed["severity"])
     return [f"{name}: {detail['eventName']}: {p}" for p in problems]

@@ -319,6 +319,29 @@ def _unquoted(line: str) -> str:
     return line
 
 
+def problems_of_the_record(detail: dict[str, Any]) -> list[str]:
+    """The debris a record's own data puts into its message, which no template can avoid: the prefixes of the
+    message_problems it may show. CloudTrail writes an eventID in every record ("Optional: False",
+    cloudtrail-event-reference-record-contents.html), so only a hand-trimmed sample lacks one, and then the console
+    link has no id. The parameters line shows the record's own object ({...}): a null in it, or a policy document
+    the caller indented (runs of blanks inside its string), is the caller's data, shown as sent."""
+    allowed = [] if detail.get("eventID") else ["a console link without an event id"]
+    params = detail.get("requestParameters")
+    if isinstance(params, dict):
+        shown = json.dumps(params)
+        if re.search(r"\bnull\b", shown):
+            allowed.append("a null/None value: {")
+        if re.search(r"[ \t]{2,}", shown):
+            allowed.append("a run of blanks where a value is missing (like 'error   ('): {")
+    return allowed
+
+
+def unexplained_problems(text: str, detail: dict[str, Any]) -> list[str]:
+    """message_problems less those the record's own data explains (problems_of_the_record)."""
+    allowed = problems_of_the_record(detail)
+    return [p for p in message_problems(text) if not any(a in p for a in allowed)]
+
+
 def message_problems(text: str) -> list[str]:
     """Template debris in a rendered alert: a label without a value, dangling punctuation, null/None, an empty
     link, an unsubstituted placeholder. Each problem names its line; an empty list means the text is clean."""
