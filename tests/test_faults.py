@@ -23,6 +23,7 @@ import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -42,9 +43,11 @@ from orgalerts.aws import Gateway, GatewaySettings, Pacer
 from orgalerts.aws.pacing import MAX_THROTTLE_WAIT
 from orgalerts.cli import app as cli
 from orgalerts.cli.render import to_json, write_table
-from orgalerts.engine.results import Mode, RunReport, exit_code
-from orgalerts.engine.runner import Runner
+from orgalerts.engine import runner as runner_module
+from orgalerts.engine.results import Interrupted, Mode, RunReport, SideResult, Status, exit_code
+from orgalerts.engine.runner import INTERRUPTED, Runner
 from orgalerts.model.addresses import Names
+from orgalerts.model.scope import Account
 
 NAMES = Names()
 
@@ -658,7 +661,7 @@ def test_fault__sigint_in_the_middle_of_a_member_account__exit_130_rest_untouche
     (victim,) = interrupted
     # The report tells the truth: the account in flight finished, the others were not attempted.
     partial = {a["account_id"]: a for a in json.loads(out)["accounts"]}
-    assert partial[victim]["status"] == "created"
+    assert partial[victim]["status"] == "created", json.dumps(partial[victim])
     # The account in flight when Ctrl-C came was finished, not left half-configured.
     state = member_state(sim, victim)
     assert state["policy"] == NAMES.forwarder_policy and len(state["targets"]) == 1
@@ -698,3 +701,36 @@ def test_fault__sigint_during_central_side__members_never_touched_next_run_conve
     for account in sim.in_scope:
         assert_untouched(sim, account)
     recover(sim)
+
+
+def test_fault__sigint_while_accounts_are_still_being_queued__none_starts_every_one_reported(
+    sim: SimOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C can land in the main thread while `for_each` is still submitting accounts (even inside `submit`,
+    as it starts a worker thread the pool would then not join): no account may start, and every one is
+    reported as not attempted."""
+    started: list[str] = []
+    submitted = 0
+
+    class InterruptedPool(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            nonlocal submitted
+            future = super().submit(fn, *args, **kwargs)  # the worker thread exists and holds this account
+            submitted += 1
+            if submitted == 3:
+                raise KeyboardInterrupt
+            return future
+
+    def unit(account: Account) -> SideResult:
+        started.append(account.id)
+        return SideResult(account.id, Status.CREATED)
+
+    monkeypatch.setattr(runner_module, "ThreadPoolExecutor", InterruptedPool)
+    engine = engine_for(sim)
+    accounts = [Account(f"{n:012d}", f"a{n}", "ACTIVE") for n in range(1, 6)]
+    with pytest.raises(Interrupted) as caught:
+        engine.for_each(accounts, unit)
+    assert started == []
+    assert [(r.account_id, r.status, r.error) for r in caught.value.results] == [
+        (a.id, Status.FAILED, INTERRUPTED) for a in accounts
+    ]

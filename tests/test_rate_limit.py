@@ -102,3 +102,47 @@ def test_gateway__every_assume_role_takes_a_token__run_paced_not_failed(sim_org:
     assert len(assumed) == len(sim_org.in_scope) + 1  # every member and the central side
     assert len(fake.slept) == len(assumed) - 1  # all but the burst's one token waited
     assert sum(fake.slept) == pytest.approx((len(assumed) - 1) / 2.0)
+
+
+class _WaitingOrgs:
+    """An Organizations client whose two OUs' account listings each hold their caller until the other OU's listing
+    has started: what a throttle wait does to a walk that lists one OU after the other. Listed concurrently, both
+    go on at once; listed one after the other, the first gives up after 10 s and says so (`met` False)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        self.started = {first: threading.Event(), second: threading.Event()}
+        self.met: dict[str, bool] = {}
+        self.children = {"ou-root-top": [first, second], first: [], second: []}
+        self.account = {first: "111111111111", second: "222222222222"}
+
+    def get_paginator(self, operation: str) -> _WaitingOrgs._Paginator:
+        return _WaitingOrgs._Paginator(self, operation)
+
+    class _Paginator:
+        def __init__(self, orgs: _WaitingOrgs, operation: str) -> None:
+            self.orgs, self.operation = orgs, operation
+
+        def paginate(self, ParentId: str) -> list[dict[str, list[dict[str, str]]]]:
+            orgs = self.orgs
+            if self.operation == "list_organizational_units_for_parent":
+                return [{"OrganizationalUnits": [{"Id": child} for child in orgs.children[ParentId]]}]
+            if ParentId in orgs.started:
+                orgs.started[ParentId].set()
+                other = next(ou for ou in orgs.started if ou != ParentId)
+                orgs.met[ParentId] = orgs.started[other].wait(timeout=10)  # a synchronisation, not a sleep
+            number = orgs.account.get(ParentId)
+            return [{"Accounts": [{"Id": number, "Name": number}] if number else []}]
+
+
+def test_discovery__one_ou_held_by_a_throttle_wait__the_other_ous_are_listed_meanwhile() -> None:
+    from orgalerts.engine.scope import _accounts_under
+
+    first, second = "ou-root-aaaaaaaa", "ou-root-bbbbbbbb"
+    orgs = _WaitingOrgs(first, second)
+    ou_ids: list[str] = []
+
+    accounts = _accounts_under(orgs, "ou-root-top", ou_ids)
+
+    assert orgs.met == {first: True, second: True}  # each OU was listed while the other one waited
+    assert {a.id: a.parent_id for a in accounts} == {"111111111111": first, "222222222222": second}
+    assert sorted(ou_ids) == sorted(["ou-root-top", first, second])

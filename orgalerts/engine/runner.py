@@ -88,27 +88,42 @@ class Runner:
         """`unit` for every account, `workers` at a time. Ctrl-C: finish the accounts in flight, start no
         other, and raise `Interrupted` with every account's result (the rest `not attempted`)."""
         results: list[SideResult] = []
+        # Every result a worker finishes, by account, written by the worker itself; and no unit starts before
+        # every account is queued. Ctrl-C may land anywhere in the main thread, even inside `submit` while it
+        # starts a worker thread (which the pool then does not join on shutdown): the accounts that ran must
+        # still be reported as they ran, and none may start after the interrupt.
+        finished: dict[str, SideResult] = {}
+        queued = threading.Event()
+
+        def recorded(account: Account) -> SideResult:
+            queued.wait()
+            if self.cancel.is_set():
+                return SideResult(account.id, Status.FAILED, error=INTERRUPTED, name=account.name)
+            finished[account.id] = result = unit(account)
+            return result
+
         if self.progress_start is not None:
             self.progress_start(len(accounts))
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="orgalerts") as pool:
-            futures = {pool.submit(unit, a): a for a in accounts}
             try:
+                futures = [pool.submit(recorded, account) for account in accounts]
+                queued.set()
                 for future in as_completed(futures):
                     results.append(future.result())
                     if self.progress is not None:
                         self.progress(results[-1])
             except KeyboardInterrupt:
                 self.cancel.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                done = {r.account_id for r in results}
-                for future, account in futures.items():
-                    if account.id in done:
-                        continue
-                    if future.done() and not future.cancelled():
-                        results.append(future.result())
-                    else:
-                        results.append(SideResult(account.id, Status.FAILED, error=INTERRUPTED, name=account.name))
-                raise Interrupted(results) from None
+                queued.set()
+                pool.shutdown(wait=True, cancel_futures=True)  # the accounts in flight finish
+                raise Interrupted(
+                    [
+                        finished[a.id]
+                        if a.id in finished
+                        else SideResult(a.id, Status.FAILED, error=INTERRUPTED, name=a.name)
+                        for a in accounts
+                    ]
+                ) from None
         return results
 
     # --- one side in one account --------------------------------------------------------------------
