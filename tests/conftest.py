@@ -207,3 +207,18 @@ def _scanned_regions(monkeypatch: pytest.MonkeyPatch) -> None:
     from orgalerts.sides import central
 
     monkeypatch.setattr(central, "scanned_regions", lambda: TEST_REGIONS)
+
+
+@pytest.fixture(autouse=True)
+def _pacing_never_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Gateway built without a pacer (the CLI's, most engines') paces through one whose sleep returns at once:
+    tests never sleep. The buckets still count (test_rate_limit checks the waits they ask for, with a clock)."""
+    from orgalerts.aws import gateway as gateway_module
+    from orgalerts.aws import pacing
+
+    class NonSleepingPacer(pacing.Pacer):
+        def __init__(self, quotas: dict[str, pacing.Quota] | None = None, **kwargs: Any) -> None:
+            kwargs.setdefault("sleep", lambda _seconds: None)
+            super().__init__(quotas, **kwargs)
+
+    monkeypatch.setattr(gateway_module, "Pacer", NonSleepingPacer)

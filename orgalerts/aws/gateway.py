@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextvars
 import datetime
 import functools
+import ipaddress
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,6 +179,19 @@ def _bound_pages(pages: Iterable[Any], access: AccountAccess) -> Iterator[Any]:
         yield page
 
 
+def on_loopback(endpoint_url: str | None) -> bool:
+    """Whether `endpoint_url` is this machine (127.0.0.0/8, ::1, localhost): a simulator, not AWS."""
+    if not endpoint_url:
+        return False
+    host = (urllib.parse.urlsplit(endpoint_url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Gateway:
     """Creates clients for the caller's account and for assumed roles in other accounts."""
 
@@ -193,10 +208,15 @@ class Gateway:
         quotas = dict(QUOTAS)
         quotas["sts"] = Quota(self.settings.assume_role_rate, False, QUOTAS["sts"].source)
         quotas["organizations"] = Quota(self.settings.organizations_rate, False, QUOTAS["organizations"].source)
-        self.pacer = pacer or Pacer(quotas)
+        # A simulator on this machine (the sandbox, moto or LocalStack on 127.0.0.1) has no request quotas to keep:
+        # its calls are not paced before they are sent. Throttling errors are still retried with their waits
+        # (QuotaRetry), so an endpoint on loopback that does throttle is handled, only less politely.
+        local = pacer is None and assume_role_limiter is None and on_loopback(self.settings.endpoint_url)
+        self.pacer = pacer or Pacer({} if local else quotas)
         # AssumeRole (and the run's other STS calls) go through the shared STS bucket.
         self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
-        self.pacer._buckets[("sts", "", "")] = self.assume_role_limiter
+        if not local:
+            self.pacer._buckets[("sts", "", "")] = self.assume_role_limiter
         self.retries: list[QuotaRetry] = []  # one per client: what each waited (tests, bench)
         self._session = boto3.session.Session(
             aws_access_key_id=self.settings.access_key_id,

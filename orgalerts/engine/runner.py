@@ -40,6 +40,8 @@ Unit = Callable[[Account], SideResult]
 # Errors that stay inside one account: AWS errors, transport errors, partial failures.
 UNIT_ERRORS = (ClientError, BotoCoreError, PartialFailure, OSError)
 INTERRUPTED = "not attempted: the run was interrupted"
+# Regions looked at a time for what an earlier `region` left (run_elsewhere): two reads each, at most 33 regions.
+REGION_LOOKS = 8
 
 
 class Runner:
@@ -417,11 +419,25 @@ class Runner:
         def work(result: SideResult) -> None:
             nonlocal found
             access = self.ctx.access(side.where, account.id)  # the context reuses the central access
-            for region in side.other_regions(self.config):
+
+            def clients_in(config: Config, services: tuple[str, ...]) -> Clients:
+                return Clients(**{s: access.client(s, side.service_region(s, config)) for s in services})
+
+            def look(region: str) -> Config | None:
                 config = dataclasses.replace(self.config, region=region)
-                clients = Clients(**{s: access.client(s, side.service_region(s, config)) for s in side.services})
-                if not side.left_in_region(clients, config):
-                    continue
+                return (
+                    config
+                    if side.left_in_region(clients_in(config, side.look_services or side.services), config)
+                    else None
+                )
+
+            # The looks go REGION_LOOKS at a time: against AWS each is a cross-region round trip or two, and
+            # one after the other they were most of a no-op run's wall time for a small organization.
+            regions = side.other_regions(self.config)
+            with ThreadPoolExecutor(max_workers=REGION_LOOKS, thread_name_prefix="orgalerts-regions") as pool:
+                left = [config for config in pool.map(look, regions) if config is not None]
+            for config in left:
+                clients = clients_in(config, side.services)
                 live = side.read(clients, config, account.id, everything=True)
                 plan = diff([], live, side.kinds)
                 if not plan.changes:
@@ -429,7 +445,7 @@ class Runner:
                 found = True
                 part = SideResult(account.id, Status.UNCHANGED, name=account.name)
                 self._finish(part, side, plan, Mode.PLAN if hold else mode, clients, live, config)
-                where = f" (in {region}, left by a previous `region`; configured: {self.config.region})"
+                where = f" (in {config.region}, left by a previous `region`; configured: {self.config.region})"
                 if hold:
                     part.status = Status.UNCHANGED
                     part.notes += [f"kept for now ({hold}): {c}{where}" for c in part.changes]

@@ -175,6 +175,9 @@ class Side:
     where: Where = Where.MEMBER
     kinds: tuple[Kind, ...] = ()
     services: tuple[str, ...] = ()
+    # The clients `left_in_region` uses (empty: all of `services`): the look in every other region builds only
+    # these, and the rest only where something was found.
+    look_services: tuple[str, ...] = ()
     # IAM permissions by principal ("orchestrator", "member", "notification"), merged by `orgalerts permissions`.
     required_actions: tuple[Grant, ...] = ()
     # What drift says about an account where none of this side's resources exist (None: nothing special).

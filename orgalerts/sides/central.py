@@ -561,6 +561,7 @@ class CentralSide(Side):
     kinds = (*KINDS[:-2], *destinations.KINDS, *KINDS[-2:])  # before rules and targets
     cloudformation = CLOUDFORMATION
     services = ("events", "sns", "sqs", "iam")
+    look_services = ("events", "sns")  # left_in_region: the bus, then the topic
     required_actions = CENTRAL_GRANTS + destinations.GRANTS
 
     def desired(self, config: Config, scope: Scope, account_id: str) -> list[Resource]:
