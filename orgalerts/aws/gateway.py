@@ -30,6 +30,8 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.credentials
+import botocore.errorfactory
+import botocore.loaders
 import botocore.session
 import botocore.utils
 
@@ -179,6 +181,10 @@ def _bound_pages(pages: Iterable[Any], access: AccountAccess) -> Iterator[Any]:
         yield page
 
 
+_SHARED_LOADER = botocore.loaders.create_loader()
+_SHARED_EXCEPTIONS = botocore.errorfactory.ClientExceptionsFactory()
+
+
 def on_loopback(endpoint_url: str | None) -> bool:
     """Whether `endpoint_url` is this machine (127.0.0.0/8, ::1, localhost): a simulator, not AWS."""
     if not endpoint_url:
@@ -222,7 +228,13 @@ class Gateway:
             aws_access_key_id=self.settings.access_key_id,
             aws_secret_access_key=self.settings.secret_access_key,
         )
-        parsers = self._session._session.get_component("response_parser_factory")
+        # The service models (JSON files of several MB, parsed once per botocore session) and the exception
+        # classes built from them are read-only: every Gateway of the process shares one loader and one factory,
+        # so a second Gateway (onboard after deploy, a sandbox command, every test) does not parse them again.
+        botocore_session = self._session._session
+        botocore_session.register_component("data_loader", _SHARED_LOADER)
+        botocore_session.register_component("exceptions_factory", _SHARED_EXCEPTIONS)
+        parsers = botocore_session.get_component("response_parser_factory")
         parsers.set_parser_defaults(timestamp_parser=parse_timestamp)
         self._config = botocore.config.Config(
             # total_max_attempts counts the first attempt; botocore's `max_attempts` here would count retries only.

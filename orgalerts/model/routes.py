@@ -40,6 +40,8 @@ and evaluated the same way by model/matching.py (replay) and moto's matcher (the
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -293,7 +295,13 @@ def _tier_branches(
 def routes(
     sources: Iterable[str] = DEFAULT_SOURCES, *, skip_role_prefix: str = "", carve: Carve | None = None
 ) -> list[Route]:
-    """Every central alert route for the configured sources, in a stable order."""
+    """Every central alert route for the configured sources, in a stable order. Built once per set of inputs
+    (every central read, plan and message check asks; ~30 ms each), handed out as a copy: patterns are dicts."""
+    return copy.deepcopy(_routes(tuple(sources), skip_role_prefix, carve))
+
+
+@functools.lru_cache(maxsize=32)
+def _routes(sources: tuple[str, ...], skip_role_prefix: str, carve: Carve | None) -> list[Route]:
     services = services_for(sources)
     out: list[Route] = []
     for tier in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.INFO):
