@@ -27,7 +27,9 @@ from orgalerts.aws.gateway import READ_PREFIXES
 from orgalerts.config import AlertsConfig, Config, validate_config
 
 MANAGEMENT = "123456789012"  # moto's default account: the organization's management account
-POOL_THREAD_PREFIX = "orgalerts"  # Engine's ThreadPoolExecutor(thread_name_prefix=...)
+POOL_THREAD_PREFIX = (
+    "orgalerts_"  # Runner.for_each: ThreadPoolExecutor(thread_name_prefix="orgalerts") names threads orgalerts_N
+)
 
 
 def isolate_environment() -> None:
