@@ -74,7 +74,8 @@ def measure_size(
         gateway.add_hook(meter.hook)
         gateway.add_send_hook(throttler)
         engine = Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
-        phases = time_phases(engine)
+        phase_cpu: dict[str, float] = {}
+        phases = time_phases(engine, meter, phase_cpu)
         scopes: list[Scope] = []
         discover = engine.scope
         engine.scope = lambda: scopes.append(discover()) or scopes[-1]  # type: ignore[method-assign]
@@ -85,6 +86,7 @@ def measure_size(
             for name, mode, expected in scenarios:
                 meter.reset()
                 phases.clear()
+                phase_cpu.clear()
                 throttler.enabled = "throttled" in name
                 gc.collect()
                 gc.freeze()
@@ -120,7 +122,8 @@ def measure_size(
                     + f"  members bound {m.members_bound:.1f}s  discovery bound {m.discovery_bound:.1f}s  "
                     f"wall {wall:6.2f} s  bound {m.lower_bound:6.2f} s  "
                     f"ratio {wall / m.lower_bound:4.2f}  calls {len(m.calls):5}  "
-                    f"cpu {m.cpu_ms_per_account:5.2f} ms/acct (moto {1000 * m.sim_cpu / size:5.2f})"
+                    f"cpu {m.cpu_ms_per_account:5.2f} ms/acct (moto {1000 * m.sim_cpu / size:5.2f}; members phase "
+                    f"{1000 * phase_cpu.get('members', 0.0) / size:5.2f})"
                     + (f"  UNEXPECTED {unexpected}" if unexpected else "")
                 )
                 for failed in [a for a in report.accounts if a.status == "failed"][:3]:
@@ -141,18 +144,21 @@ def warm_up(engine: Runner, scope: Scope, cache: ReadCache) -> None:
     log(f"  simulator warm-up: {cache.misses - misses} reads cached in {time.perf_counter() - started:.1f} s")
 
 
-def time_phases(engine: Runner) -> dict[str, float]:
+def time_phases(engine: Runner, meter: Meter, cpu: dict[str, float]) -> dict[str, float]:
     """Wall seconds per phase of `converge`: discovery (the Organizations listing), central (the notification
-    account, the management account's sides and the previous-region look), members (the account pool)."""
+    account, the management account's sides and the previous-region look), members (the account pool). `cpu`
+    gets each phase's orchestrator CPU seconds (the process's, less the simulator's: `meter.sim_cpu`)."""
     phases: dict[str, float] = {}
 
     def timed(name: str, method: Any) -> Any:
         def run(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu0, sim0 = time.perf_counter(), time.process_time(), meter.sim_cpu
             try:
                 return method(*args, **kwargs)
             finally:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+                spent = time.process_time() - cpu0 - (meter.sim_cpu - sim0)
+                cpu[name] = cpu.get(name, 0.0) + spent
 
         return run
 
