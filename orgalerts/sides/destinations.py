@@ -542,21 +542,7 @@ def _api_destination_form(r: Resource, stack: cfn.Stack) -> None:
     stack.add(r, "AWS::Events::ApiDestination", properties, **_conditioned(stack, d))
 
 
-def _role_form(r: Resource, stack: cfn.Stack) -> None:
-    properties = {
-        "RoleName": r.name,
-        "Description": ROLE_DESCRIPTION,
-        "AssumeRolePolicyDocument": cfn.document(r.props["trust"]),
-        "Tags": cfn.tags(),
-    }
-    stack.add(r, "AWS::IAM::Role", properties)
-
-
-def _role_policy_form(r: Resource, stack: cfn.Stack) -> None:
-    role, policy = r.name.split("/", 1)
-    stack.holds("destination-role", role, r)
-    inline = {"PolicyName": policy, "PolicyDocument": cfn.document(r.props["document"])}
-    stack.properties("destination-role", role).setdefault("Policies", []).append(inline)
+_role_form, _role_policy_form = forwarding.role_forms("destination-role", ROLE_DESCRIPTION)
 
 
 def _target_form(r: Resource, stack: cfn.Stack) -> None:

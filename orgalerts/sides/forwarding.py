@@ -484,21 +484,29 @@ class ForwardingWriter(Writer):
 # its own). A role's inline policy and a rule's targets belong to their parent, as in the direct engine.
 
 
-def _role_form(r: Resource, stack: cfn.Stack) -> None:
-    properties = {
-        "RoleName": r.name,
-        "Description": ROLE_DESCRIPTION,
-        "AssumeRolePolicyDocument": cfn.document(r.props["trust"]),
-        "Tags": cfn.tags(),
-    }
-    stack.add(r, "AWS::IAM::Role", properties)
+def role_forms(kind: str, description: str) -> tuple[cfn.Form, cfn.Form]:
+    """The CloudFormation forms of a role of `kind` and of its inline policies (kind `<kind>-policy`): the role
+    with its trust policy, description and ownership tags; each inline policy in the role's `Policies`."""
+
+    def role_form(r: Resource, stack: cfn.Stack) -> None:
+        properties = {
+            "RoleName": r.name,
+            "Description": description,
+            "AssumeRolePolicyDocument": cfn.document(r.props["trust"]),
+            "Tags": cfn.tags(),
+        }
+        stack.add(r, "AWS::IAM::Role", properties)
+
+    def role_policy_form(r: Resource, stack: cfn.Stack) -> None:
+        role, policy = r.name.split("/", 1)
+        stack.holds(kind, role, r)
+        inline = {"PolicyName": policy, "PolicyDocument": cfn.document(r.props["document"])}
+        stack.properties(kind, role).setdefault("Policies", []).append(inline)
+
+    return role_form, role_policy_form
 
 
-def _role_policy_form(r: Resource, stack: cfn.Stack) -> None:
-    role, policy = r.name.split("/", 1)
-    stack.holds("role", role, r)
-    inline = {"PolicyName": policy, "PolicyDocument": cfn.document(r.props["document"])}
-    stack.properties("role", role).setdefault("Policies", []).append(inline)
+_role_form, _role_policy_form = role_forms("role", ROLE_DESCRIPTION)
 
 
 def _rule_form(r: Resource, stack: cfn.Stack) -> None:
