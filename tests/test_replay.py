@@ -253,6 +253,20 @@ def test_replay__text_output__decision_text_per_destination_and_summary(
     assert f"  silenced by: aws-service-calls 1, exclude_accounts: {EXCLUDED} 1" in out
 
 
+def test_replay__record_without_event_id__note_says_its_console_link_has_no_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trimmed = {k: v for k, v in GROUP.items() if k != "eventID"}
+    (tmp_path / "trimmed.json").write_text(json.dumps(trimmed))
+    (tmp_path / "whole.json").write_text(json.dumps(GROUP))
+
+    assert run_cli(tmp_path, "--json", str(tmp_path / "trimmed.json"), str(tmp_path / "whole.json")) == 0
+
+    notes = {Path(r["file"]).name: r["notes"] for r in json.loads(capsys.readouterr().out)["records"]}
+    assert notes["whole.json"] == []
+    assert len(notes["trimmed.json"]) == 1 and "no eventID" in notes["trimmed.json"][0]
+
+
 def test_replay__wrapping__source_detail_type_account_region_and_iso_time() -> None:
     signin = {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "eventType": "AwsConsoleSignIn",
               "awsRegion": "us-east-1", "recipientAccountId": MEMBER,

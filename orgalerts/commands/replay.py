@@ -261,6 +261,16 @@ class Decision:
     def event_name(self) -> str:
         return str(self.detail.get("eventName", "") or self.item.event.get("detail-type", ""))
 
+    @property
+    def notes(self) -> list[str]:
+        """What the record itself lacks that shows in its alert. CloudTrail writes an eventID in every record
+        ("Optional: False", cloudtrail-event-reference-record-contents.html): one without is a trimmed sample,
+        and its alert's console link cannot carry the id."""
+        if not self.alerts or self.detail.get("eventID"):
+            return []
+        return ["the record has no eventID (CloudTrail writes one in every record: a trimmed sample?), "
+                "so the console link in its alert carries no event id"]  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         first = self.alerts[0] if self.alerts else None
         return {
@@ -277,6 +287,7 @@ class Decision:
             "destinations": [r.to_json() for a in self.alerts for r in a.received],
             "silenced_by": list(self.silenced_by),
             "reason": self.reason or None,
+            "notes": self.notes,
         }
 
 
@@ -401,7 +412,7 @@ def record_lines(d: Decision) -> list[str]:
             lines += [f"    | {line}" for line in r.text.splitlines()]
     if len(d.alerts) > 1:
         lines.append(f"  WARNING: {len(d.alerts)} alerts for one event (expected exactly one)")
-    return lines
+    return lines + [f"  note: {note}" for note in d.notes]
 
 
 def _count(n: int, word: str) -> str:
