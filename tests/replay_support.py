@@ -21,17 +21,18 @@ TAP_ID = "test-rule-tap"
 
 
 class Receiver:
-    """A real HTTP server on 127.0.0.1 recording every request (path, headers, body)."""
+    """A real HTTP server on 127.0.0.1 recording every request (path, headers, body) and answering `status`."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.status = status
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body.decode()})
-                self.send_response(200)
+                self.send_response(receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -43,6 +44,10 @@ class Receiver:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies received so far."""
+        return [json.loads(r["body"]) for r in self.requests]
 
     def take(self) -> list[dict[str, Any]]:
         """The JSON bodies received since the last call."""

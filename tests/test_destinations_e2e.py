@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import pytest
 import tenacity
 import yaml
 from conftest import account_client
+from replay_support import Receiver
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.cli import render
@@ -38,39 +36,6 @@ CONFIG_PATH = Path(__file__).parent.parent / "config" / "accounts.yaml"
 MEMBER = "333333333301"
 NOTIFICATION = "222222222222"
 SECRETS = {"ORGALERTS_PD_KEY": "pd-routing-key-s3cr3t-0001", "ORGALERTS_HOOK_KEY": "hook-header-s3cr3t-0002"}
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 recording every request (path, headers, JSON body)."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = status
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body.decode()})
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self.requests]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclasses.dataclass

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import tenacity
 from conftest import account_client
+from replay_support import drain
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.config import Config, load_config
@@ -56,15 +57,6 @@ def listen(sandbox: Sandbox, config: Config) -> tuple[Any, str]:
         TopicArn=config.central.topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
     )
     return sqs, url
-
-
-def drain(sqs: Any, url: str) -> list[str]:
-    bodies: list[str] = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
-        for message in messages:
-            bodies.append(message["Body"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
 
 
 def test_alert_flows_through_template_deployed_resources(org: tuple[Sandbox, Config, Runner]) -> None:

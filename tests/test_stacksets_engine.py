@@ -8,13 +8,13 @@ operations are awaited, what offboard and teardown leave.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, account_client, make_engine
+from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, account_client
+from stackset_support import PROBE, probe_member, stackset_clock, stackset_engine  # noqa: F401 (stackset_clock: the `clock` fixture)
 
 from orgalerts.cli import app as cli
 from orgalerts.config import Config
@@ -22,33 +22,15 @@ from orgalerts.engine.results import Mode, Status, exit_code
 from orgalerts.engine.stacksets import Commands, covered
 from orgalerts.model.scope import Scope
 from orgalerts.sandbox import stacksets
-from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
-
-PROBE = "orgalerts-stackset-probe"
+from orgalerts.sandbox.stacksets import StackSetSettings
 
 
 def probe_templates(config: Config, scope: Scope) -> dict[str, dict[str, Any]]:
-    queue = {"QueueName": PROBE, "Tags": [{"Key": "managed-by", "Value": "orgalerts"}]}
-    return {"member.yaml": {"Resources": {"Probe": {"Type": "AWS::SQS::Queue", "Properties": queue}}}}
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    apply_stackset_semantics()
-    fake = FakeClock()
-    before = stacksets.SETTINGS
-    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=30.0, pending_reads=1))
-    yield fake
-    stacksets.configure(before)
+    return {"member.yaml": probe_member()}
 
 
 def _engine(sim: SimOrg, clock: FakeClock, call_log: CallLog | None = None, **overrides: Any) -> Commands:
-    config = sim.config(deploy={"engine": "stacksets"}, **overrides)
-    runner = make_engine(config, call_log, sleep=clock.sleep)
-    lines: list[str] = []
-    engine = Commands(runner, probe_templates, notify=lines.append, poll_seconds=10.0)
-    engine.lines = lines  # type: ignore[attr-defined]
-    return engine
+    return stackset_engine(sim, clock, probe_templates, call_log, **overrides)
 
 
 def _has_probe(account_id: str) -> bool:

@@ -10,12 +10,12 @@ created; a template change is not applied; a too-large template is sent; the wai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from conftest import MANAGEMENT, CallLog, FakeClock, SimOrg, account_client, make_engine
+from stackset_support import PROBE, probe_member, stackset_clock, stackset_engine  # noqa: F401 (stackset_clock: the `clock` fixture)
 
 from orgalerts.commands.permissions import policies
 from orgalerts.config import Config
@@ -26,40 +26,19 @@ from orgalerts.engine.stacksets import Commands
 from orgalerts.errors import OrgAlertsError
 from orgalerts.export.cloudformation import templates as exported
 from orgalerts.model.scope import Scope
-from orgalerts.sandbox import stacksets
-from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
 from orgalerts.sides.base import Where
 
 CENTRAL_STACK = "orgalerts-central"
 MANAGEMENT_STACK = "orgalerts-management"
-PROBE = "orgalerts-stackset-probe"
 
 
 def real_sides(config: Config, scope: Scope) -> dict[str, dict[str, Any]]:
     """The exported central and management templates; a one-queue member template."""
-    built = exported(config, scope)
-    queue = {"QueueName": PROBE, "Tags": [{"Key": "managed-by", "Value": "orgalerts"}]}
-    built["member.yaml"] = {"Resources": {"Probe": {"Type": "AWS::SQS::Queue", "Properties": queue}}}
-    return built
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    apply_stackset_semantics()
-    fake = FakeClock()
-    before = stacksets.SETTINGS
-    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=30.0, pending_reads=1))
-    yield fake
-    stacksets.configure(before)
+    return {**exported(config, scope), "member.yaml": probe_member()}
 
 
 def _engine(sim: SimOrg, clock: FakeClock, call_log: CallLog | None = None, **overrides: Any) -> Commands:
-    config = sim.config(deploy={"engine": "stacksets"}, **overrides)
-    runner = make_engine(config, call_log, sleep=clock.sleep)
-    lines: list[str] = []
-    engine = Commands(runner, real_sides, notify=lines.append, poll_seconds=10.0)
-    engine.lines = lines  # type: ignore[attr-defined]
-    return engine
+    return stackset_engine(sim, clock, real_sides, call_log, **overrides)
 
 
 def _cfn(account: str) -> Any:
