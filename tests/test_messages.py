@@ -69,7 +69,7 @@ CASES = {
         [
             "CreateAccessKey",
             "arn:aws:iam::123456789012:root",
-            "CRITICAL DENIED attempt",
+            "CRITICAL FAILED attempt",
             "AccessDenied",
             "denied by SCP",
         ],
@@ -104,8 +104,8 @@ def test_message__success_and_denied_read_differently() -> None:
     denied_event = _assumed_role()
     denied_event["detail"]["errorCode"] = "AccessDenied"
     denied = _route_text(denied_event)
-    assert "DENIED" not in success.splitlines()[0]
-    assert "DENIED attempt" in denied.splitlines()[0] and "failed with AccessDenied" in denied.splitlines()[0]
+    assert "FAILED" not in success.splitlines()[0]
+    assert "FAILED attempt" in denied.splitlines()[0] and "failed with AccessDenied" in denied.splitlines()[0]
     assert "MEDIUM" in denied.splitlines()[0]  # one tier below the success's HIGH
 
 

@@ -122,7 +122,7 @@ def test_every_mutating_iam_operation__exactly_one_route__at_its_tier__clean_mes
         assert messages.message_problems(text) == [], (op, text)
         first = text.splitlines()[0]
         assert route.severity.value.upper() in first and "333333333301" in first and op in first
-        assert ("DENIED" in first) == route.denied
+        assert ("FAILED attempt" in first) == route.denied
         if kind.startswith("root"):
             assert route.severity == Severity.CRITICAL
         # Which user, role or policy: the request parameters, without their quotes, when the record has them.

@@ -141,7 +141,7 @@ def _names(events: list[dict[str, Any]]) -> list[str]:
     return sorted(e["detail"]["eventName"] for e in events)
 
 
-_HEADLINE = re.compile(r'^"\[orgalerts\] (CRITICAL|HIGH|MEDIUM|INFO)( DENIED attempt)? in account (\d{12}): (\w+) ')
+_HEADLINE = re.compile(r'^"\[orgalerts\] (CRITICAL|HIGH|MEDIUM|INFO)( FAILED attempt)? in account (\d{12}): (\w+) ')
 
 
 def _alerts(deployed: Deployed, sqs: Any, url: str) -> list[tuple[str, str, str]]:

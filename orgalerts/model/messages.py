@@ -87,7 +87,7 @@ def alert_message(severity: Any, *, denied: bool, principal: bool, params: bool)
     tier = str(getattr(severity, "value", severity)).upper()
     by = "by <principal>" if principal else "by a caller without a principal ARN"
     if denied:
-        headline = f"[orgalerts] {tier} DENIED attempt in account <account>: <action> {by} failed with <errorCode>"
+        headline = f"[orgalerts] {tier} FAILED attempt in account <account>: <action> {by} failed with <errorCode>"
     else:
         headline = f"[orgalerts] {tier} in account <account>: <action> {by}"
     why = f"Severity: {tier}{' (one tier lower: the call failed)' if denied else ''}, for {TIER_SUMMARY[tier.lower()]}"

@@ -8,7 +8,7 @@ cannot say "not matched by another rule", so one event must never match two rout
 is a conjunction of choices made on separate fields, each split into cases that exclude each other and
 together cover everything:
 - caller: `userIdentity.type` is `Root` / anything but `Root` or absent;
-- outcome: `errorCode` exists (a DENIED attempt) / does not;
+- outcome: `errorCode` exists (a FAILED attempt) / does not;
 - call: per eventSource, the names the table tiers explicitly / `anything-but` all of them (info); a name
   with a request-parameter condition is split into the condition and its complement (`anything-but` the
   values, or the parameter absent);

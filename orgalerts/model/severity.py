@@ -206,7 +206,7 @@ TABLE: tuple[Entry, ...] = (
 
 ROOT_REASON = "any call by the root user (userIdentity.type Root): sign-in, access keys, password, MFA, anything"
 INFO_REASON = "every other change of a classified service"
-DENIED_REASON = "a failed call (errorCode present): a DENIED attempt, one tier lower than its success"
+DENIED_REASON = "a failed call (errorCode present): a FAILED attempt, one tier lower than its success"
 
 
 def entries_for(event_source: str, name: str) -> list[Entry]:
