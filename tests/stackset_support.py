@@ -24,15 +24,20 @@ def probe_member() -> dict[str, Any]:
     return {"Resources": {"Probe": {"Type": "AWS::SQS::Queue", "Properties": queue}}}
 
 
-@pytest.fixture(name="clock")
-def stackset_clock() -> Iterator[FakeClock]:
-    """The sandbox's StackSets semantics on a fake clock (operations take 30 s per account, read as pending once)."""
+def stackset_semantics(seconds_per_account: float) -> Iterator[FakeClock]:
+    """The sandbox's StackSets semantics on a fake clock (operations take `seconds_per_account` per account, and
+    read as pending once), the previous settings back afterwards."""
     apply_stackset_semantics()
     fake = FakeClock()
     before = stacksets.SETTINGS
-    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=30.0, pending_reads=1))
+    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=seconds_per_account, pending_reads=1))
     yield fake
     stacksets.configure(before)
+
+
+@pytest.fixture(name="clock")
+def stackset_clock() -> Iterator[FakeClock]:
+    yield from stackset_semantics(30.0)
 
 
 def stackset_engine(

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from conftest import MANAGEMENT, FakeClock, SimOrg, account_client
-
-from orgalerts.sandbox import stacksets
-from orgalerts.sandbox.stacksets import StackSetSettings, apply_stackset_semantics
+from stackset_support import stackset_semantics
 
 TEMPLATE = json.dumps(
     {
@@ -28,12 +26,7 @@ NAME = "orgalerts-member"
 
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
-    apply_stackset_semantics()
-    fake = FakeClock()
-    before = stacksets.SETTINGS
-    stacksets.configure(StackSetSettings(clock=fake, seconds_per_account=10.0, pending_reads=1))
-    yield fake
-    stacksets.configure(before)
+    yield from stackset_semantics(10.0)
 
 
 def _cfn() -> Any:
