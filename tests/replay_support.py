@@ -19,6 +19,17 @@ from orgalerts.config import Config
 
 TAP_ID = "test-rule-tap"
 
+# The issue's four destinations (mail at info, Slack at high, PagerDuty at critical, a webhook at medium); the URLs
+# and secrets come from the environment variables named here.
+ISSUE_DESTINATIONS: list[dict[str, Any]] = [
+    {"name": "secops-mail", "type": "email", "emails": ["secops@example.com"], "min_severity": "info"},
+    {"name": "chat", "type": "slack", "url_env": "ORGALERTS_SLACK_URL", "min_severity": "high"},
+    {"name": "oncall", "type": "pagerduty", "routing_key_env": "ORGALERTS_PD_KEY", "url_env": "ORGALERTS_PD_URL",
+     "min_severity": "critical"},
+    {"name": "hook", "type": "webhook", "url_env": "ORGALERTS_HOOK_URL", "header_name": "X-Api-Key",
+     "header_value_env": "ORGALERTS_HOOK_KEY", "min_severity": "medium"},
+]  # fmt: skip
+
 
 class Receiver:
     """A real HTTP server on 127.0.0.1 recording every request (path, headers, body) and answering `status`."""

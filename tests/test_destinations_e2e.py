@@ -9,6 +9,7 @@ body parses as its service documents it; a tamper alert (high) routes like any h
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import logging
@@ -20,7 +21,7 @@ import pytest
 import tenacity
 import yaml
 from conftest import account_client
-from replay_support import Receiver
+from replay_support import ISSUE_DESTINATIONS, Receiver
 
 from orgalerts.aws import Gateway, GatewaySettings
 from orgalerts.cli import render
@@ -58,14 +59,7 @@ class World:
 def _config(chat: Receiver, pager: Receiver, hook: Receiver) -> Config:
     raw = yaml.safe_load(CONFIG_PATH.read_text())
     raw["notification"].pop("emails")
-    raw["destinations"] = [
-        {"name": "secops-mail", "type": "email", "emails": ["secops@example.com"], "min_severity": "info"},
-        {"name": "chat", "type": "slack", "url_env": "ORGALERTS_SLACK_URL", "min_severity": "high"},
-        {"name": "oncall", "type": "pagerduty", "routing_key_env": "ORGALERTS_PD_KEY", "url_env": "ORGALERTS_PD_URL",
-         "min_severity": "critical"},
-        {"name": "hook", "type": "webhook", "url_env": "ORGALERTS_HOOK_URL", "header_name": "X-Api-Key",
-         "header_value_env": "ORGALERTS_HOOK_KEY", "min_severity": "medium"},
-    ]  # fmt: skip
+    raw["destinations"] = copy.deepcopy(ISSUE_DESTINATIONS)
     return validate_config(raw, str(CONFIG_PATH))
 
 

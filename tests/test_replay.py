@@ -16,6 +16,7 @@ import pytest
 import tenacity
 import yaml
 from conftest import account_client
+from replay_support import ISSUE_DESTINATIONS as DESTINATIONS
 from replay_support import Receiver, Taps, install_taps
 
 from orgalerts.aws import Gateway, GatewaySettings
@@ -36,14 +37,6 @@ NOTIFICATION = "222222222222"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 PD_KEY = "pd-routing-key-replay-s3cr3t"
 HOOK_KEY = "hook-header-replay-s3cr3t"
-DESTINATIONS = [
-    {"name": "secops-mail", "type": "email", "emails": ["secops@example.com"], "min_severity": "info"},
-    {"name": "chat", "type": "slack", "url_env": "ORGALERTS_SLACK_URL", "min_severity": "high"},
-    {"name": "oncall", "type": "pagerduty", "routing_key_env": "ORGALERTS_PD_KEY", "url_env": "ORGALERTS_PD_URL",
-     "min_severity": "critical"},
-    {"name": "hook", "type": "webhook", "url_env": "ORGALERTS_HOOK_URL", "header_name": "X-Api-Key",
-     "header_value_env": "ORGALERTS_HOOK_KEY", "min_severity": "medium"},
-]  # fmt: skip
 
 
 def raw_config(**alerts: Any) -> dict[str, Any]:
