@@ -387,6 +387,33 @@ class Throttler:
         return throttling_response(service) if throttled else None
 
 
+# --- the machine ------------------------------------------------------------------------------------
+
+
+def wake_penalty(pause: float = 0.05, rounds: int = 40) -> float:
+    """How much more thread CPU one fixed piece of Python work costs right after a `pause` of waiting than back to
+    back: the machine's, not the orchestrator's (cold caches after idle). The 50 ms runs wait before every call."""
+    import hashlib
+    import hmac
+
+    def work() -> float:
+        start = time.thread_time()
+        document = {"Statement": [{"Effect": "Allow", "Action": f"events:Put{i}", "Resource": "*"} for i in range(30)]}
+        for _ in range(20):
+            text = json.dumps(document, sort_keys=True)
+            hmac.new(b"key", json.loads(text)["Statement"][0]["Action"].encode() + text.encode(), hashlib.sha256)
+        return time.thread_time() - start
+
+    for _ in range(rounds):
+        work()
+    back_to_back = sorted(work() for _ in range(rounds))[rounds // 2]
+    after_pause = []
+    for _ in range(rounds):
+        time.sleep(pause)
+        after_pause.append(work())
+    return sorted(after_pause)[rounds // 2] / back_to_back
+
+
 # --- results ---------------------------------------------------------------------------------------
 
 

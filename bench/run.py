@@ -36,10 +36,13 @@ from harness import (
     isolate_environment,
     simulator_cpu_meter,
     simulator_speedups,
+    wake_penalty,
 )
 from report import write_results
 
 from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.aws.pacing import Pacer, RateLimiter
+from orgalerts.config import Config
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.engine.runner import Runner
@@ -51,6 +54,11 @@ SCENARIOS = (
     ("no-op re-run", Mode.DEPLOY, {"unchanged"}),
     ("drift check", Mode.DRIFT, {"unchanged"}),
 )
+# The same no-op re-run with nothing that waits: no injected latency, pacing that takes its tokens but never sleeps
+# (`unpaced_engine`). Its wall means nothing; its CPU is the work alone. On this machine a thread that wakes from a
+# wait runs the same code markedly slower (cold caches: `wake_penalty`), and the 50 ms runs above wait before
+# every call, so their CPU per account holds that penalty as well as the work.
+NO_WAITS = "no-op re-run, no waits"
 
 
 def measure_size(
@@ -74,24 +82,29 @@ def measure_size(
         gateway.add_hook(meter.hook)
         gateway.add_send_hook(throttler)
         engine = Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
+        unpaced = unpaced_engine(config, meter, workers)
         phase_cpu: dict[str, float] = {}
         phases = time_phases(engine, meter, phase_cpu)
+        time_phases(unpaced, meter, phase_cpu, phases)
         scopes: list[Scope] = []
         discover = engine.scope
         engine.scope = lambda: scopes.append(discover()) or scopes[-1]  # type: ignore[method-assign]
         scenarios = list(SCENARIOS)
         if throttle and size in throttle_sizes:
             scenarios.append((f"no-op re-run, {throttle:.0%} throttled", Mode.DEPLOY, {"unchanged"}))
+        scenarios.append((NO_WAITS, Mode.DEPLOY, {"unchanged"}))
         with simulator_cpu_meter(meter):
             for name, mode, expected in scenarios:
                 meter.reset()
                 phases.clear()
                 phase_cpu.clear()
                 throttler.enabled = "throttled" in name
+                meter.latency = 0.0 if name == NO_WAITS else latency
+                runner = unpaced if name == NO_WAITS else engine
                 gc.collect()
                 gc.freeze()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
-                report = engine.converge(name, mode, orphans=False)
+                report = runner.converge(name, mode, orphans=False)
                 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
                 throttler.enabled = False
                 statuses = Counter(a.status for a in report.accounts)
@@ -100,8 +113,8 @@ def measure_size(
                     managed,
                     name,
                     size,
-                    engine.workers,
-                    latency,
+                    runner.workers,
+                    meter.latency,
                     wall,
                     cpu,
                     meter.sim_cpu,
@@ -121,7 +134,7 @@ def measure_size(
                     + " ".join(f"{k} {v:.1f}s" for k, v in m.phases.items())
                     + f"  members bound {m.members_bound:.1f}s  discovery bound {m.discovery_bound:.1f}s  "
                     f"wall {wall:6.2f} s  bound {m.lower_bound:6.2f} s  "
-                    f"ratio {wall / m.lower_bound:4.2f}  calls {len(m.calls):5}  "
+                    f"ratio {wall / m.lower_bound if m.lower_bound else 0:4.2f}  calls {len(m.calls):5}  "
                     f"cpu {m.cpu_ms_per_account:5.2f} ms/acct (moto {1000 * m.sim_cpu / size:5.2f}; members phase "
                     f"{1000 * phase_cpu.get('members', 0.0) / size:5.2f})"
                     + (f"  UNEXPECTED {unexpected}" if unexpected else "")
@@ -135,6 +148,23 @@ def measure_size(
     return results
 
 
+def unpaced_engine(config: Config, meter: Meter, workers: int | None) -> Runner:
+    """A runner whose gateway paces as the real one does (every token taken, from the same quotas) but never
+    sleeps for a token: the `NO_WAITS` scenario, where nothing waits and the CPU is the work alone."""
+    settings = GatewaySettings()
+
+    def never(_seconds: float) -> None:
+        return None
+
+    gateway = Gateway(
+        settings,
+        assume_role_limiter=RateLimiter(settings.assume_role_rate, sleep=never),
+        pacer=Pacer(settings.quotas(), sleep=never),
+    )
+    gateway.add_hook(meter.hook)
+    return Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
+
+
 def warm_up(engine: Runner, scope: Scope, cache: ReadCache) -> None:
     """An unmeasured drift check of every account after the writes, so the simulator's read cache holds each
     account's answers (harness.ReadCache): the measured read-only runs then time the orchestrator and the injected
@@ -144,11 +174,13 @@ def warm_up(engine: Runner, scope: Scope, cache: ReadCache) -> None:
     log(f"  simulator warm-up: {cache.misses - misses} reads cached in {time.perf_counter() - started:.1f} s")
 
 
-def time_phases(engine: Runner, meter: Meter, cpu: dict[str, float]) -> dict[str, float]:
+def time_phases(
+    engine: Runner, meter: Meter, cpu: dict[str, float], phases: dict[str, float] | None = None
+) -> dict[str, float]:
     """Wall seconds per phase of `converge`: discovery (the Organizations listing), central (the notification
     account, the management account's sides and the previous-region look), members (the account pool). `cpu`
     gets each phase's orchestrator CPU seconds (the process's, less the simulator's: `meter.sim_cpu`)."""
-    phases: dict[str, float] = {}
+    phases = {} if phases is None else phases
 
     def timed(name: str, method: Any) -> Any:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -246,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown profiles {sorted(unknown)}")
     measurements: list[Measurement] = []
     started = time.perf_counter()
+    penalty = wake_penalty()
+    log(f"this machine: a fixed piece of work costs {penalty:.2f}x the CPU right after a 50 ms wait")
     for profile in profiles:
         for size in sizes:
             sizes_throttled = throttle_sizes if profile == profiles[0] else set()
@@ -258,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         command = " ".join([sys.executable, *sys.argv]) if argv is None else " ".join(["bench/run.py", *argv])
         settings = (
             f"Injected latency {args.latency_ms:g} ms per call; {measurements[0].workers} workers "
-            f"(orgalerts' default unless --workers); whole benchmark {elapsed:.0f} s"
+            f"(orgalerts' default unless --workers); whole benchmark {elapsed:.0f} s\n"
+            f"- Wake-up penalty of this machine: a fixed piece of Python work costs {penalty:.2f}x the thread CPU "
+            "right after a 50 ms wait than back to back (`harness.wake_penalty`); the 50 ms runs wait before every call"
         )
         write_results(args.out, measurements, command=command, settings=settings, notes=NOTES)
         log(f"wrote {args.out}")

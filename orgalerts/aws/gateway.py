@@ -85,6 +85,13 @@ class GatewaySettings:
     # Organizations' listing calls, shared by the run (pacing.QUOTAS: modelled, AWS publishes no figure).
     organizations_rate: float = ORGANIZATIONS_MODELLED_RATE
 
+    def quotas(self) -> dict[str, Quota]:
+        """pacing.QUOTAS with these settings' STS and Organizations rates."""
+        quotas = dict(QUOTAS)
+        quotas["sts"] = Quota(self.assume_role_rate, False, QUOTAS["sts"].source)
+        quotas["organizations"] = Quota(self.organizations_rate, False, QUOTAS["organizations"].source)
+        return quotas
+
 
 @dataclass
 class AccountAccess:
@@ -211,9 +218,7 @@ class Gateway:
         self.settings = settings or GatewaySettings()
         self._lock = threading.Lock()
         self._shared: dict[tuple[str, str, bool], tuple[Any, dict[str, Any]]] = {}
-        quotas = dict(QUOTAS)
-        quotas["sts"] = Quota(self.settings.assume_role_rate, False, QUOTAS["sts"].source)
-        quotas["organizations"] = Quota(self.settings.organizations_rate, False, QUOTAS["organizations"].source)
+        quotas = self.settings.quotas()
         # A simulator on this machine (the sandbox, moto or LocalStack on 127.0.0.1) has no request quotas to keep:
         # its calls are not paced before they are sent. Throttling errors are still retried with their waits
         # (QuotaRetry), so an endpoint on loopback that does throttle is handled, only less politely.
