@@ -335,6 +335,12 @@ def read_topic(sns: Any, topic_arn: str, topic_name: str) -> list[Resource]:
     return found
 
 
+# The central bus's rules are read this many at a time (`forwarding.read_rules_where`): about twenty rules, one
+# ListTargetsByRule each, in the notification account, whose EventBridge control plane orgalerts paces at 20
+# requests/s (pacing.QUOTAS): 8 in flight at 50-100 ms a call stays within it.
+RULE_READS = 8
+
+
 def read_central(clients: Clients, config: Config) -> list[Resource]:
     """The notification account's resources (in the configured region)."""
     central = config.central
@@ -346,7 +352,11 @@ def read_central(clients: Clients, config: Config) -> list[Resource]:
         # marker), then each rule's targets: three calls a rule become one (issue 15's floor, central side).
         fixed = {names.tamper_rule, names.tamper_anon_rule, names.account_change_rule}
         found += forwarding.read_rules_where(
-            events, names.central_bus, names.prefix, lambda n: n in fixed or routes.is_route_name(n, names.prefix)
+            events,
+            names.central_bus,
+            names.prefix,
+            lambda n: n in fixed or routes.is_route_name(n, names.prefix),
+            concurrency=RULE_READS,
         )
     watch = [names.central_watch_rule, names.central_watch_anon_rule]
     found += forwarding.read_rules(events, "default", watch, names.prefix)
