@@ -7,7 +7,7 @@ ACCOUNT ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: install deploy-org plan drift drift-repair onboard offboard teardown verify watch sandbox sandbox-stop \
-        test corpus replay-corpus lint typecheck check bench bench-stacksets permissions doctor clean
+        test corpus replay-corpus lint typecheck check bench bench-percall bench-stacksets permissions doctor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --out $(BENCH_OUT)
 
 ## direct vs stacksets at 10, 100, 1,000 accounts (measured with injected latency + StackSets' modelled operations).
+## Orchestrator CPU per API call, one operation at a time, back to back (prints a table; bench/percall.py)
+bench-percall: $(STAMP)
+	$(BIN)/python bench/percall.py
+
 ## Writes bench/stacksets-latest.md; the committed bench/STACKSETS.md: make bench-stacksets STACKSETS_OUT=bench/STACKSETS.md
 STACKSETS_OUT ?= bench/stacksets-latest.md
 bench-stacksets: $(STAMP)

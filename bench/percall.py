@@ -1,0 +1,97 @@
+"""Orchestrator CPU per API call, one operation at a time: the floor under bench/RESULTS.md's CPU per account.
+
+    .venv/bin/python bench/percall.py [--calls 3000]
+
+Each operation a no-op member run makes is called `--calls` times in a row through orgalerts' Gateway (shared
+clients, account binding, hooks, pacing that never sleeps), against in-process moto with the benchmark's
+simulator speedups; moto's own CPU is measured apart and taken off, as in run.py. A call repeated back to back
+runs on warm caches: in a real run, where every account's eight calls follow one another and 32 workers
+interleave, each costs more. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Meter, build_org, isolate_environment, simulator_cpu_meter, simulator_speedups
+
+from orgalerts.aws import ClientError, Gateway, GatewaySettings
+from orgalerts.aws.pacing import Pacer, RateLimiter
+
+ROLE = "OrganizationAccountAccessRole"
+
+
+def operations(gateway: Gateway, account: str) -> dict[str, Callable[[], Any]]:
+    """One callable per operation of a no-op member run (the ones that read something that exists where it does)."""
+    arn = f"arn:aws:iam::{account}:role/{ROLE}"
+    access = gateway.account(account, arn, None)
+    iam, events, sqs = (access.client(s, "us-east-1") for s in ("iam", "events", "sqs"))
+    url = sqs.create_queue(QueueName="percall")["QueueUrl"]
+    events.put_rule(Name="percall", EventPattern=json.dumps({"source": ["aws.iam"]}))
+    return {
+        "sts AssumeRole": lambda: gateway.account(account, arn, None),
+        "iam GetRole": lambda: iam.get_role(RoleName=ROLE),
+        "iam GetRole (absent: NoSuchEntity)": lambda: iam.get_role(RoleName="percall-absent"),
+        "events ListRules": lambda: events.list_rules(NamePrefix="percall"),
+        "events ListTargetsByRule": lambda: events.list_targets_by_rule(Rule="percall"),
+        "sqs GetQueueAttributes": lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]),
+    }
+
+
+def measure(call: Callable[[], Any], calls: int, meter: Meter) -> tuple[float, float]:
+    """(orchestrator, moto) CPU microseconds per call, after a warm-up."""
+
+    def once() -> None:
+        with contextlib.suppress(ClientError):  # the absent role: the error path is what is measured
+            call()
+
+    for _ in range(200):
+        once()
+    meter.sim_cpu = 0.0
+    start = time.process_time()
+    for _ in range(calls):
+        once()
+    spent = time.process_time() - start
+    return 1e6 * (spent - meter.sim_cpu) / calls, 1e6 * meter.sim_cpu / calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=3000, help="calls per operation")
+    args = parser.parse_args(argv)
+    isolate_environment()
+
+    def never(_seconds: float) -> None:
+        return None
+
+    meter = Meter()
+    with mock_aws(), simulator_speedups():
+        org = build_org(3, outside=0)
+        settings = GatewaySettings()
+        gateway = Gateway(
+            settings,
+            assume_role_limiter=RateLimiter(settings.assume_role_rate, sleep=never),
+            pacer=Pacer(settings.quotas(), sleep=never),
+        )
+        gateway.add_hook(meter.hook)
+        with simulator_cpu_meter(meter):
+            print(f"{'operation':<36} {'orchestrator us/call':>21} {'moto us/call':>13}")
+            for name, call in operations(gateway, org.members[-1]).items():
+                ours, moto = measure(call, args.calls, meter)
+                print(f"{name:<36} {ours:>21.0f} {moto:>13.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
