@@ -93,11 +93,11 @@ BENCH_OUT ?= bench/latest.md
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --out $(BENCH_OUT)
 
-## direct vs stacksets at 10, 100, 1,000 accounts (measured with injected latency + StackSets' modelled operations).
 ## Orchestrator CPU per API call, one operation at a time, back to back (prints a table; bench/percall.py)
 bench-percall: $(STAMP)
 	$(BIN)/python bench/percall.py
 
+## direct vs stacksets at 10, 100, 1,000 accounts (measured with injected latency + StackSets' modelled operations).
 ## Writes bench/stacksets-latest.md; the committed bench/STACKSETS.md: make bench-stacksets STACKSETS_OUT=bench/STACKSETS.md
 STACKSETS_OUT ?= bench/stacksets-latest.md
 bench-stacksets: $(STAMP)
