@@ -146,3 +146,44 @@ def test_discovery__one_ou_held_by_a_throttle_wait__the_other_ous_are_listed_mea
     assert orgs.met == {first: True, second: True}  # each OU was listed while the other one waited
     assert {a.id: a.parent_id for a in accounts} == {"111111111111": first, "222222222222": second}
     assert sorted(ou_ids) == sorted(["ou-root-top", first, second])
+
+
+def test_central_read__one_rule_s_targets_held__the_other_rules_are_read_meanwhile_same_result_in_order(
+    sim_org: SimOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The central bus's rules' targets are read several at a time (a throttle wait on one no longer holds up the
+    rest), and the result is the serial read's, in ListRules' order."""
+    from orgalerts.aws.pacing import Pacer
+    from orgalerts.sides import central
+    from orgalerts.sides.central import CENTRAL, read_central
+
+    config = sim_org.config()
+    assert exit_code(make_engine(config).converge("deploy", Mode.DEPLOY)) == 0
+    gateway = Gateway(GatewaySettings(max_attempts=3), pacer=Pacer(sleep=lambda _: None))
+    ctx = make_engine(config, gateway=gateway).ctx
+    clients = ctx.clients(CENTRAL, ctx.access(CENTRAL.where, config.notification.account_id))
+
+    monkeypatch.setattr(central, "RULE_READS", 1)
+    serial = read_central(clients, config)
+    monkeypatch.setattr(central, "RULE_READS", 8)
+    lock, seen, met, other_started = threading.Lock(), [], {}, threading.Event()
+
+    def hold_the_first(account: str, service: str, operation: str, params: dict[str, object]) -> None:
+        if operation != "ListTargetsByRule":
+            return
+        with lock:
+            seen.append(threading.current_thread().name)
+            first = len(seen) == 1
+        if first:
+            met["others read meanwhile"] = other_started.wait(timeout=10)  # a synchronisation, not a sleep
+        else:
+            other_started.set()
+
+    gateway.add_hook(hold_the_first)
+    concurrent = read_central(clients, config)
+
+    assert met == {"others read meanwhile": True}
+    assert len(set(seen)) > 1 and len(seen) >= 20  # about twenty rules, read by more than one thread
+    assert [(r.kind, r.key, r.props, r.managed) for r in concurrent] == [
+        (r.kind, r.key, r.props, r.managed) for r in serial
+    ]
