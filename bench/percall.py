@@ -28,6 +28,7 @@ from harness import Meter, build_org, isolate_environment, simulator_cpu_meter, 
 
 from orgalerts.aws import ClientError, Gateway, GatewaySettings
 from orgalerts.aws.pacing import Pacer, RateLimiter
+from orgalerts.sides.central import scanned_regions
 
 ROLE = "OrganizationAccountAccessRole"
 
@@ -66,6 +67,18 @@ def measure(call: Callable[[], Any], calls: int, meter: Meter) -> tuple[float, f
     return 1e6 * (spent - meter.sim_cpu) / calls, 1e6 * meter.sim_cpu / calls
 
 
+def client_making(gateway: Gateway) -> tuple[int, float]:
+    """(clients, CPU seconds) to make the clients a run's region look makes: events and SNS in every region of the
+    partition (`central.scanned_regions`), a fixed cost of every run (the service models already parsed)."""
+    base = gateway.base()
+    regions = sorted(scanned_regions())
+    start = time.process_time()
+    for region in regions:
+        for service in ("events", "sns"):
+            base.client(service, region)
+    return 2 * len(regions), time.process_time() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3000, help="calls per operation")
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, call in operations(gateway, org.members[-1]).items():
                 ours, moto = measure(call, args.calls, meter)
                 print(f"{name:<36} {ours:>21.0f} {moto:>13.0f}")
+            clients, seconds = client_making(gateway)
+            print(f"making the region look's {clients} clients, once per run: {seconds:.2f} s of CPU")
     return 0
 
 
