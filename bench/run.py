@@ -55,9 +55,9 @@ SCENARIOS = (
     ("drift check", Mode.DRIFT, {"unchanged"}),
 )
 # The same no-op re-run with nothing that waits: no injected latency, pacing that takes its tokens but never sleeps
-# (`unpaced_engine`). Its wall means nothing; its CPU is the work alone. On this machine a thread that wakes from a
-# wait runs the same code markedly slower (cold caches: `wake_penalty`), and the 50 ms runs above wait before
-# every call, so their CPU per account holds that penalty as well as the work.
+# (`unpaced_engine`). Its wall means nothing; its CPU is the work alone, plus making its own gateway's clients
+# once, as a command run from the shell does. On this machine a thread that wakes from a wait runs the same code
+# slower (cold caches: `wake_penalty`), and the 50 ms runs above wait before every call.
 NO_WAITS = "no-op re-run, no waits"
 
 

@@ -247,9 +247,9 @@ def read_rules_where(
 ) -> list[Resource]:
     """`read_rules` for the rules whose name `keep` accepts (e.g. every alert route, whatever config made it).
 
-    `concurrency` > 1 reads that many rules' targets (and tags, where needed) at once: the central bus holds some
-    twenty rules, one ListTargetsByRule each, and one after the other they were most of the central side's read
-    (and, under throttling, its retries' waits add up in series). Results keep ListRules' order. A member
+    `concurrency` > 1 reads that many rules' targets (and tags, where needed) at once: the central bus holds about
+    forty rules, one ListTargetsByRule each, and one after the other they were most of the central side's read
+    (and, under throttling, its retries' waits added up in series). Results keep ListRules' order. A member
     account's two rules are read in its own worker (1): a pool per account would cost more than it saves."""
     rules = [
         rule
