@@ -222,7 +222,7 @@ def simulator_speedups() -> Iterator[ReadCache]:
     moto_responses.method_names_from_class = cache_function(original_names)  # type: ignore[assignment]
     original_process = BotocoreStubber.process_request
     BotocoreStubber.process_request = learn_assumed_keys(  # type: ignore[method-assign]
-        cache.wrap(original_process), memo
+        cache.wrap(original_process), memo, original
     )
     try:
         yield cache
@@ -233,11 +233,22 @@ def simulator_speedups() -> Iterator[ReadCache]:
         BackendDict.__getitem__ = original_getitem  # type: ignore[method-assign]
 
 
-def learn_assumed_keys(process: Callable[[Any, Any], Any], memo: dict[str, str]) -> Callable[[Any, Any], Any]:
+def learn_assumed_keys(
+    process: Callable[[Any, Any], Any], memo: dict[str, str], scan: Callable[[str], str], checks: int = 3
+) -> Callable[[Any, Any], Any]:
     """Memoise the account of every key AssumeRole mints, from the call itself: the role ARN's account (moto 5.2
     files the key under that account's IAM backend, `moto.sts.models.STSBackend._create_access_key`, which is what
     `get_account_id_from` would find by scanning every account). Without it, each member's first call after
-    AssumeRole scans all accounts: O(accounts) per account, ~60 ms of moto CPU per account at 10,000 accounts."""
+    AssumeRole scans all accounts: O(accounts) per account, ~60 ms of moto CPU per account at 10,000 accounts.
+    The first `checks` keys learnt are checked against moto's own scan (`scan`); a difference stops the benchmark."""
+    checked = [0]
+
+    def learn(key: str, account: str) -> None:
+        if checked[0] < checks:
+            checked[0] += 1
+            if scan(key) != account:
+                raise RuntimeError(f"moto files AssumeRole's key under {scan(key)}, not the role's account {account}")
+        memo[key] = account
 
     def process_request(stubber: Any, request: Any) -> Any:
         answer = process(stubber, request)
@@ -249,7 +260,7 @@ def learn_assumed_keys(process: Callable[[Any, Any], Any], memo: dict[str, str])
         xml = answer[2].decode() if isinstance(answer[2], bytes) else str(answer[2])
         key = xml.partition("<AccessKeyId>")[2].partition("</AccessKeyId>")[0]
         if key and role_arn.count(":") >= 5:
-            memo[key] = role_arn.split(":")[4]
+            learn(key, role_arn.split(":")[4])
         return answer
 
     return process_request
