@@ -5,6 +5,8 @@ Not part of the test suite. `run.py` drives it; see bench/RESULTS.md for what it
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -23,8 +25,9 @@ import botocore.session
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import BotocoreStubber
 
-from orgalerts.aws import CallRecord
+from orgalerts.aws import CallRecord, Gateway, GatewaySettings, RateLimiter
 from orgalerts.aws.gateway import READ_PREFIXES
+from orgalerts.aws.pacing import Pacer
 from orgalerts.config import AlertsConfig, Config, validate_config
 
 MANAGEMENT = "123456789012"  # moto's default account: the organization's management account
@@ -241,11 +244,12 @@ def learn_assumed_keys(
     `get_account_id_from` would find by scanning every account). Without it, each member's first call after
     AssumeRole scans all accounts: O(accounts) per account, ~60 ms of moto CPU per account at 10,000 accounts.
     The first `checks` keys learnt are checked against moto's own scan (`scan`); a difference stops the benchmark."""
-    checked = [0]
+    checked = 0
 
     def learn(key: str, account: str) -> None:
-        if checked[0] < checks:
-            checked[0] += 1
+        nonlocal checked
+        if checked < checks:
+            checked += 1
             if scan(key) != account:
                 raise RuntimeError(f"moto files AssumeRole's key under {scan(key)}, not the role's account {account}")
         memo[key] = account
@@ -398,14 +402,29 @@ class Throttler:
         return throttling_response(service) if throttled else None
 
 
+def unpaced_gateway(meter: Meter) -> Gateway:
+    """A gateway that paces as the real one does (every token taken, from the same quotas) but never sleeps for
+    a token, with `meter` on every call: nothing waits, so its CPU is the work alone."""
+    settings = GatewaySettings()
+
+    def never(_seconds: float) -> None:
+        return None
+
+    gateway = Gateway(
+        settings,
+        assume_role_limiter=RateLimiter(settings.assume_role_rate, sleep=never),
+        pacer=Pacer(settings.quotas(), sleep=never),
+    )
+    gateway.add_hook(meter.hook)
+    return gateway
+
+
 # --- the machine ------------------------------------------------------------------------------------
 
 
 def wake_penalty(pause: float = 0.05, rounds: int = 40) -> float:
     """How much more thread CPU one fixed piece of Python work costs right after a `pause` of waiting than back to
     back: the machine's, not the orchestrator's (cold caches after idle). The 50 ms runs wait before every call."""
-    import hashlib
-    import hmac
 
     def work() -> float:
         start = time.thread_time()

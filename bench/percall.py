@@ -24,10 +24,16 @@ from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Meter, build_org, isolate_environment, simulator_cpu_meter, simulator_speedups
+from harness import (
+    Meter,
+    build_org,
+    isolate_environment,
+    simulator_cpu_meter,
+    simulator_speedups,
+    unpaced_gateway,
+)
 
-from orgalerts.aws import ClientError, Gateway, GatewaySettings
-from orgalerts.aws.pacing import Pacer, RateLimiter
+from orgalerts.aws import ClientError, Gateway
 from orgalerts.sides.central import scanned_regions
 
 ROLE = "OrganizationAccountAccessRole"
@@ -85,19 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     isolate_environment()
 
-    def never(_seconds: float) -> None:
-        return None
-
     meter = Meter()
     with mock_aws(), simulator_speedups():
         org = build_org(3, outside=0)
-        settings = GatewaySettings()
-        gateway = Gateway(
-            settings,
-            assume_role_limiter=RateLimiter(settings.assume_role_rate, sleep=never),
-            pacer=Pacer(settings.quotas(), sleep=never),
-        )
-        gateway.add_hook(meter.hook)
+        gateway = unpaced_gateway(meter)
         with simulator_cpu_meter(meter):
             print(f"{'operation':<36} {'orchestrator us/call':>21} {'moto us/call':>13}")
             for name, call in operations(gateway, org.members[-1]).items():

@@ -36,12 +36,12 @@ from harness import (
     isolate_environment,
     simulator_cpu_meter,
     simulator_speedups,
+    unpaced_gateway,
     wake_penalty,
 )
 from report import write_results
 
 from orgalerts.aws import Gateway, GatewaySettings
-from orgalerts.aws.pacing import Pacer, RateLimiter
 from orgalerts.config import Config
 from orgalerts.engine.context import Context
 from orgalerts.engine.results import Mode, exit_code
@@ -149,20 +149,8 @@ def measure_size(
 
 
 def unpaced_engine(config: Config, meter: Meter, workers: int | None) -> Runner:
-    """A runner whose gateway paces as the real one does (every token taken, from the same quotas) but never
-    sleeps for a token: the `NO_WAITS` scenario, where nothing waits and the CPU is the work alone."""
-    settings = GatewaySettings()
-
-    def never(_seconds: float) -> None:
-        return None
-
-    gateway = Gateway(
-        settings,
-        assume_role_limiter=RateLimiter(settings.assume_role_rate, sleep=never),
-        pacer=Pacer(settings.quotas(), sleep=never),
-    )
-    gateway.add_hook(meter.hook)
-    return Runner(Context(config, gateway), workers=workers, retry_wait=tenacity.wait_none())
+    """The `NO_WAITS` scenario's runner: its own `harness.unpaced_gateway`, where nothing waits."""
+    return Runner(Context(config, unpaced_gateway(meter)), workers=workers, retry_wait=tenacity.wait_none())
 
 
 def warm_up(engine: Runner, scope: Scope, cache: ReadCache) -> None:

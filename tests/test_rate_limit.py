@@ -153,14 +153,12 @@ def test_central_read__one_rule_s_targets_held__the_other_rules_are_read_meanwhi
 ) -> None:
     """The central bus's rules' targets are read several at a time (a throttle wait on one no longer holds up the
     rest), and the result is the serial read's, in ListRules' order."""
-    from orgalerts.aws.pacing import Pacer
     from orgalerts.sides import central
     from orgalerts.sides.central import CENTRAL, read_central
 
     config = sim_org.config()
     assert exit_code(make_engine(config).converge("deploy", Mode.DEPLOY)) == 0
-    gateway = Gateway(GatewaySettings(max_attempts=3), pacer=Pacer(sleep=lambda _: None))
-    ctx = make_engine(config, gateway=gateway).ctx
+    ctx = make_engine(config).ctx
     clients = ctx.clients(CENTRAL, ctx.access(CENTRAL.where, config.notification.account_id))
 
     monkeypatch.setattr(central, "RULE_READS", 1)
@@ -179,7 +177,7 @@ def test_central_read__one_rule_s_targets_held__the_other_rules_are_read_meanwhi
         else:
             other_started.set()
 
-    gateway.add_hook(hold_the_first)
+    ctx.gateway.add_hook(hold_the_first)
     concurrent = read_central(clients, config)
 
     assert met == {"others read meanwhile": True}
