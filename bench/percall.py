@@ -1,12 +1,14 @@
 """Orchestrator CPU per API call, one operation at a time: the floor under bench/RESULTS.md's CPU per account.
 
-    .venv/bin/python bench/percall.py [--calls 3000]
+    .venv/bin/python bench/percall.py [--calls 3000] [--paused-calls 100 --pause-ms 50]
 
 Each operation a no-op member run makes is called `--calls` times in a row through orgalerts' Gateway (shared
 clients, account binding, hooks, pacing that never sleeps), against in-process moto with the benchmark's
 simulator speedups; moto's own CPU is measured apart and taken off, as in run.py. A call repeated back to back
 runs on warm caches: in a real run, where every account's eight calls follow one another and 32 workers
-interleave, each costs more. Not part of the test suite.
+interleave, each costs more. The last column is the same call, each one `--pause-ms` after the one before (as
+every call of the 50 ms runs follows its wait): what a call costs when the caches it needs went cold meanwhile.
+Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ def operations(gateway: Gateway, account: str) -> dict[str, Callable[[], Any]]:
     }
 
 
-def measure(call: Callable[[], Any], calls: int, meter: Meter) -> tuple[float, float]:
-    """(orchestrator, moto) CPU microseconds per call, after a warm-up."""
+def measure(call: Callable[[], Any], calls: int, meter: Meter, pause: float = 0.0) -> tuple[float, float]:
+    """(orchestrator, moto) CPU microseconds per call, after a warm-up; with `pause`, each call follows a sleep of
+    that many seconds (as every call of a 50 ms run follows its wait), and the sleeps cost no CPU."""
 
     def once() -> None:
         with contextlib.suppress(ClientError):  # the absent role: the error path is what is measured
@@ -66,10 +69,13 @@ def measure(call: Callable[[], Any], calls: int, meter: Meter) -> tuple[float, f
     for _ in range(200):
         once()
     meter.sim_cpu = 0.0
-    start = time.process_time()
+    spent = 0.0
     for _ in range(calls):
+        if pause:
+            time.sleep(pause)
+        start = time.thread_time()
         once()
-    spent = time.process_time() - start
+        spent += time.thread_time() - start
     return 1e6 * (spent - meter.sim_cpu) / calls, 1e6 * meter.sim_cpu / calls
 
 
@@ -87,7 +93,9 @@ def client_making(gateway: Gateway) -> tuple[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=3000, help="calls per operation")
+    parser.add_argument("--calls", type=int, default=3000, help="calls per operation, back to back")
+    parser.add_argument("--paused-calls", type=int, default=100, help="calls per operation, each after a pause")
+    parser.add_argument("--pause-ms", type=float, default=50.0, help="the pause before each of those")
     args = parser.parse_args(argv)
     isolate_environment()
 
@@ -96,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         org = build_org(3, outside=0)
         gateway = unpaced_gateway(meter)
         with simulator_cpu_meter(meter):
-            print(f"{'operation':<36} {'orchestrator us/call':>21} {'moto us/call':>13}")
+            print(f"{'operation':<36} {'orchestrator us/call':>21} {'moto us/call':>13} {'after a wait':>13}")
             for name, call in operations(gateway, org.members[-1]).items():
                 ours, moto = measure(call, args.calls, meter)
-                print(f"{name:<36} {ours:>21.0f} {moto:>13.0f}")
+                waited, _ = measure(call, args.paused_calls, meter, args.pause_ms / 1000)
+                print(f"{name:<36} {ours:>21.0f} {moto:>13.0f} {waited:>13.0f}")
             clients, seconds = client_making(gateway)
             print(f"making the region look's {clients} clients, once per run: {seconds:.2f} s of CPU")
     return 0
