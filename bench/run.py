@@ -218,17 +218,18 @@ NOTES = """
   counted, as no request goes over a socket: the HTTP client's and TLS's share, which against AWS is extra.
   Sleeping costs no CPU.
 - **The simulator, kept out of the measurement** (harness.simulator_speedups): moto runs in the orchestrator's
-  process and its CPU holds the same GIL, so every millisecond moto spends is one no worker runs. (1) moto's
-  account lookup per request (O(accounts)) is memoised, and the account of each key AssumeRole mints is learnt
-  from the AssumeRole call itself (else each member's first call scanned every account: ~60 ms of moto CPU per
-  account at 10,000); (2) its per-request `inspect.getmembers` is memoised;
-  (3) the simulated organization is frozen out of the garbage collector's sight (`gc.freeze`) before each
-  scenario; (4) reads are replayed from an exact cache (`harness.ReadCache`: keyed on account, URL, operation and
-  body; every write in an account drops that account's entries; STS never replayed). The fresh deploy fills
-  nothing useful (its reads come before its writes), so an unmeasured drift check of every account follows it
+  process and its CPU holds the same GIL, so every millisecond moto spends is one no worker runs. (1) moto's account
+  lookup per request (O(accounts)) is memoised, and the account of each key AssumeRole mints is learnt from the
+  AssumeRole call itself (else each member's first call scanned every account: ~60 ms of moto CPU per account at
+  10,000); (2) its per-request `inspect.getmembers` is memoised, its look-up of an account's backend no longer
+  copies every account id, and three per-request chores are made cheap (`harness.request_chores`: request ids, error
+  tables, action names); (3) the simulated organization is frozen out of the garbage collector's sight (`gc.freeze`)
+  before each scenario; (4) reads are replayed from an exact cache (`harness.ReadCache`: keyed on account, URL,
+  operation and body; every write in an account drops that account's entries; STS never replayed). The fresh deploy
+  fills nothing useful (its reads come before its writes), so an unmeasured drift check of every account follows it
   (`simulator warm-up`); the measured no-op, drift and throttled runs then pay moto only for AssumeRole and the
-  Organizations listing. The fresh deploy's writes are all moto's to compute: its members phase is the
-  simulator's, not the orchestrator's (see moto CPU ms/acct).
+  Organizations listing. The fresh deploy's writes are all moto's to compute: its members phase is the simulator's,
+  not the orchestrator's (see moto CPU ms/acct).
 - **No waits** (`no-op re-run, no waits`): the same no-op re-run with no injected latency and pacing that takes
   every token but never sleeps (`unpaced_engine`): its CPU per account is the work alone. The machine's own
   wake-up penalty (a fixed piece of Python work right after a 50 ms wait vs back to back, `harness.wake_penalty`)
