@@ -7,8 +7,10 @@ import threading
 import pytest
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.aws import Gateway, GatewaySettings, RateLimiter
+from orgalerts.aws import Gateway, GatewaySettings, Pacer, RateLimiter
 from orgalerts.engine.results import Mode, exit_code
+from orgalerts.sandbox import SandboxServer
+from orgalerts.sandbox.server import reset_moto
 
 
 class FakeTime:
@@ -185,3 +187,38 @@ def test_central_read__one_rule_s_targets_held__the_other_rules_are_read_meanwhi
     assert [(r.kind, r.key, r.props, r.managed) for r in concurrent] == [
         (r.kind, r.key, r.props, r.managed) for r in serial
     ]
+
+
+def record_pacing(pacer: Pacer) -> list[str]:
+    """The services whose calls `pacer` is asked to pace, from now on (the pacing itself unchanged)."""
+    paced: list[str] = []
+    acquire = pacer.acquire
+
+    def recorded(service: str, account_id: str, region: str = "") -> float:
+        paced.append(service)
+        return acquire(service, account_id, region)
+
+    pacer.acquire = recorded  # type: ignore[method-assign]
+    return paced
+
+
+def test_gateway__simulator_named_by_aws_endpoint_url__not_paced__a_given_pacer_still_paces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI builds its gateway with no endpoint in its settings; a user pointing it at the sandbox (or moto,
+    LocalStack) by exporting AWS_ENDPOINT_URL gets the endpoint through botocore. Those calls are not paced
+    either: each client is judged by the endpoint it was given."""
+    reset_moto()
+    try:
+        with SandboxServer() as server:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
+            for given, expected in ((None, set()), (Pacer(sleep=lambda _seconds: None), {"events", "iam"})):
+                gateway = Gateway(GatewaySettings(), pacer=given)
+                paced = record_pacing(gateway.pacer)
+                base = gateway.base()
+                base.client("events", "eu-west-1").list_rules()
+                base.client("iam", "us-east-1").list_roles()
+                assert base.client("events", "eu-west-1").meta.endpoint_url == server.endpoint_url
+                assert set(paced) == expected, given
+    finally:
+        reset_moto()

@@ -221,8 +221,12 @@ class Gateway:
         quotas = self.settings.quotas()
         # A simulator on this machine (the sandbox, moto or LocalStack on 127.0.0.1) has no request quotas to keep:
         # its calls are not paced before they are sent. Throttling errors are still retried with their waits
-        # (QuotaRetry), so an endpoint on loopback that does throttle is handled, only less politely.
-        local = pacer is None and assume_role_limiter is None and on_loopback(self.settings.endpoint_url)
+        # (QuotaRetry), so an endpoint on loopback that does throttle is handled, only less politely. The endpoint
+        # may also come from the environment (AWS_ENDPOINT_URL, as the sandbox's banner suggests exporting, or
+        # AWS_ENDPOINT_URL_<SERVICE>, or the config file), which botocore resolves per client: each client is
+        # judged by the endpoint it was given (`_unpaced`). A pacer or limiter passed in always paces.
+        self._auto_pacing = pacer is None and assume_role_limiter is None
+        local = self._auto_pacing and on_loopback(self.settings.endpoint_url)
         self.pacer = pacer or Pacer({} if local else quotas)
         # AssumeRole (and the run's other STS calls) go through the shared STS bucket.
         self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
@@ -338,16 +342,21 @@ class Gateway:
         client.meta.events.register(f"needs-retry.{event}", retry, unique_id=f"orgalerts-retry-{event}")
         self.retries.append(retry)
 
+    def _unpaced(self, client: Any) -> bool:
+        """Whether `client`'s calls go unpaced: a simulator on this machine, wherever its endpoint was set."""
+        return self._auto_pacing and on_loopback(str(client.meta.endpoint_url))
+
     def _before_send_handler(self, client: Any) -> Callable[..., Any]:
         service = client.meta.service_model.service_name
         region = str(client.meta.region_name)
+        paced = not self._unpaced(client)
 
         def handler(request: Any, event_name: str = "", **_: Any) -> Any:
             # Every HTTP attempt, retries included, takes a token of its quota scope (pacing.QUOTAS).
             # (STS: AssumeRole only; the one GetCallerIdentity of a run is not worth a token.)
             acct = _current_account_id()
             operation = event_name.rsplit(".", 1)[-1]
-            if service != "sts" or operation == "AssumeRole":
+            if paced and (service != "sts" or operation == "AssumeRole"):
                 self.pacer.acquire(service, acct, region)
             if not self._send_hooks:
                 return None
