@@ -226,12 +226,13 @@ class Gateway:
         # AWS_ENDPOINT_URL_<SERVICE>, or the config file), which botocore resolves per client: each client is
         # judged by the endpoint it was given (`_unpaced`). A pacer or limiter passed in always paces.
         self._auto_pacing = pacer is None and assume_role_limiter is None
+        # Whether a call is paced is `_unpaced`'s decision alone. The settings naming a simulator only leave its
+        # pacer without quotas, so a throttle wait there assumes pacing.DEFAULT_RATE, not an AWS quota.
         local = self._auto_pacing and on_loopback(self.settings.endpoint_url)
         self.pacer = pacer or Pacer({} if local else quotas)
         # AssumeRole (and the run's other STS calls) go through the shared STS bucket.
         self.assume_role_limiter = assume_role_limiter or RateLimiter(self.settings.assume_role_rate)
-        if not local:
-            self.pacer._buckets[("sts", "", "")] = self.assume_role_limiter
+        self.pacer._buckets[("sts", "", "")] = self.assume_role_limiter
         self.retries: list[QuotaRetry] = []  # one per client: what each waited (tests, bench)
         self._session = boto3.session.Session(
             aws_access_key_id=self.settings.access_key_id,
