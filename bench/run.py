@@ -241,12 +241,14 @@ NOTES = """
 
 ## Notes
 
-- **Per-account calls** (shipped profile): no-op and drift 8 = AssumeRole + GetRole, GetRolePolicy (the one
-  role), GetRole (the earlier versions' second role, absent), ListRules (both rules, the ownership marker in
-  the Description), 2 ListTargetsByRule, GetQueueAttributes (built URL, marker in the policy Id). Fresh 13 =
-  AssumeRole + GetRole x2, ListRules, GetQueueAttributes, GetQueueUrl (absent: the built URL's fallback) + 7
-  writes. The same counts are asserted from outside, at a moto server, by tests/test_calls_outside.py. Before
-  (two roles, DescribeRule + ListTagsForResource per rule, GetQueueUrl + ListQueueTags): 14 and 15.
+- **Per-account calls** (shipped profile): no-op and drift 7 = AssumeRole + GetRole, GetRolePolicy (the one
+  role), ListRules (both rules, the ownership marker in the Description), 2 ListTargetsByRule, GetQueueAttributes
+  (built URL, marker in the policy Id). Fresh 13 = AssumeRole + GetRole x2 (the one role, and the earlier
+  versions' second role: absent), ListRules, GetQueueAttributes, GetQueueUrl (absent: the built URL's fallback)
+  + 7 writes; CreateRole tags the role `orgalerts-shape=one-role`, the record that no second role was left, so
+  later runs skip that look (sides/member.py; 8 calls for a role made without the record). The same counts are
+  asserted from outside, at a moto server, by tests/test_calls_outside.py. Before (two roles, DescribeRule +
+  ListTagsForResource per rule, GetQueueUrl + ListQueueTags): 14 and 15; then 8 and 13 until this record.
 - **Throttling before**: botocore `adaptive` for the caller's clients and `standard` for members, each one
   client for every account: 10 accounts took 63.9 s under 30 % throttling against a 1.79 s bound; its
   client-side rate, learnt from all accounts at once, sank to its floor (0.5 requests/s).

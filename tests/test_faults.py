@@ -499,7 +499,7 @@ def test_fault__response_lost_after_create_role_applied__our_role_found_and_acco
     assert injector.injected, "the fault was injected"
     assert exit_code(result) == 0
     assert statuses(result)[victim] == "created"
-    assert member_state(sim, victim)["role"] == {"managed-by": "orgalerts"}
+    assert member_state(sim, victim)["role"] == {"managed-by": "orgalerts", "orgalerts-shape": "one-role"}
     recover(sim)
 
 

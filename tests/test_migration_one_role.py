@@ -116,3 +116,103 @@ def test_migration__rule_tagged_but_description_without_marker__still_ours_and_a
         "update rule default/orgalerts-forward: description",
     ]
     assert "managed-by=orgalerts" in events.describe_rule(Name="orgalerts-forward")["Description"]
+
+
+# --- the one-role record: the look for the earlier versions' second role, only where it can find something ----------
+
+RECORD = {"Key": "orgalerts-shape", "Value": "one-role"}
+
+
+def _role_names(sim_org: SimOrg, account: str) -> list[str]:
+    roles = sim_org.client("iam", account).list_roles()["Roles"]
+    return sorted(r["RoleName"] for r in roles if r["RoleName"].startswith("orgalerts-"))
+
+
+def _get_roles(call_log: CallLog, account: str) -> int:
+    return sum(1 for c in call_log.for_account(account) if c.operation == "GetRole")
+
+
+def test_record__made_with_the_role__drift_skips_the_old_role__until_a_target_names_it_again(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    account = sim_org.accounts["prod1"]
+    assert RECORD in sim_org.client("iam", account).get_role(RoleName="orgalerts-forwarder")["Role"]["Tags"]
+
+    clean = make_engine(sim_org.config(), call_log).converge("drift", Mode.DRIFT)
+    assert exit_code(clean) == 0 and _get_roles(call_log, account) == 1
+
+    _as_earlier_version(sim_org, account)  # an earlier version deployed again: its target names its own role
+    call_log.clear()
+    drift = make_engine(sim_org.config(), call_log).converge("drift", Mode.DRIFT)
+    (drifted,) = [a for a in drift.accounts if a.account_id == account]
+    assert "forwarder role orgalerts-watchdog is not configured (stale)" in drifted.changes
+    assert _get_roles(call_log, account) == 2
+
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    assert _role_names(sim_org, account) == ["orgalerts-forwarder"]
+    call_log.clear()
+    assert exit_code(make_engine(sim_org.config(), call_log).converge("drift", Mode.DRIFT)) == 0
+    assert _get_roles(call_log, account) == 1 and call_log.writes() == []
+
+
+def test_record__missing_on_a_role_made_before_it__the_look_stays__and_nothing_writes_the_record(
+    sim_org: SimOrg, call_log: CallLog
+) -> None:
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    account = sim_org.accounts["prod2"]
+    iam = sim_org.client("iam", account)
+    iam.untag_role(RoleName="orgalerts-forwarder", TagKeys=[RECORD["Key"]])  # as version 2 made it
+    # An old role no target names (a run stopped between re-pointing the target and deleting the role).
+    iam.create_role(
+        RoleName="orgalerts-watchdog",
+        AssumeRolePolicyDocument=json.dumps(
+            iam.get_role(RoleName="orgalerts-forwarder")["Role"]["AssumeRolePolicyDocument"]
+        ),
+        Tags=[{"Key": "managed-by", "Value": "orgalerts"}],
+    )
+
+    drift = make_engine(sim_org.config(), call_log).converge("drift", Mode.DRIFT)
+    (drifted,) = [a for a in drift.accounts if a.account_id == account]
+    assert drifted.changes == ["forwarder role orgalerts-watchdog is not configured (stale)"]
+
+    call_log.clear()
+    deploy = make_engine(sim_org.config(), call_log).converge("deploy", Mode.DEPLOY)
+    assert exit_code(deploy) == 0
+    assert [c.operation for c in call_log.writes(account)] == ["DeleteRole"]
+    assert _role_names(sim_org, account) == ["orgalerts-forwarder"]
+    assert RECORD not in iam.get_role(RoleName="orgalerts-forwarder")["Role"]["Tags"]
+    call_log.clear()
+    assert exit_code(make_engine(sim_org.config(), call_log).converge("deploy", Mode.DEPLOY)) == 0
+    assert _get_roles(call_log, account) == 2 and call_log.writes() == []
+
+
+def test_record__not_given_to_a_role_made_while_the_old_role_is_left(sim_org: SimOrg, call_log: CallLog) -> None:
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    account = sim_org.accounts["prod1"]
+    _as_earlier_version(sim_org, account)
+    iam = sim_org.client("iam", account)
+    iam.delete_role_policy(RoleName="orgalerts-forwarder", PolicyName="orgalerts-put-events")
+    iam.delete_role(RoleName="orgalerts-forwarder")
+
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    assert _role_names(sim_org, account) == ["orgalerts-forwarder"]
+    assert RECORD not in iam.get_role(RoleName="orgalerts-forwarder")["Role"]["Tags"]
+    assert exit_code(make_engine(sim_org.config(), call_log).converge("drift", Mode.DRIFT)) == 0
+    assert _get_roles(call_log, account) == 2
+
+
+def test_record__teardown_still_looks_for_the_old_role(sim_org: SimOrg) -> None:
+    assert exit_code(make_engine(sim_org.config()).converge("deploy", Mode.DEPLOY)) == 0
+    account = sim_org.accounts["deep1"]
+    iam = sim_org.client("iam", account)
+    iam.create_role(
+        RoleName="orgalerts-watchdog",
+        AssumeRolePolicyDocument=json.dumps(
+            iam.get_role(RoleName="orgalerts-forwarder")["Role"]["AssumeRolePolicyDocument"]
+        ),
+        Tags=[{"Key": "managed-by", "Value": "orgalerts"}],
+    )
+
+    assert exit_code(make_engine(sim_org.config()).remove("teardown", None)) == 0
+    assert _role_names(sim_org, account) == []

@@ -196,11 +196,16 @@ def read_role(iam: Any, role_name: str, policy_name: str) -> list[Resource]:
     """The role (trust and ownership from one GetRole: its answer carries the role's Tags,
     https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRole.html and API_Role.html) and, if ours, its
     inline policy (GetRolePolicy)."""
+    return read_role_and_tags(iam, role_name, policy_name)[0]
+
+
+def read_role_and_tags(iam: Any, role_name: str, policy_name: str) -> tuple[list[Resource], list[dict[str, str]]]:
+    """`read_role`, and the role's tags (none when it is absent) for a caller that keeps a record in them."""
     try:
         role = iam.get_role(RoleName=role_name)["Role"]
     except ClientError as exc:
         if absent(exc):
-            return []
+            return [], []
         raise
     tags = role.get("Tags")
     if tags is None:  # some endpoints omit tags from GetRole
@@ -208,14 +213,14 @@ def read_role(iam: Any, role_name: str, policy_name: str) -> list[Resource]:
     managed = is_managed_tags(tags)
     found = [Resource("role", role_name, {"trust": canonical_policy(role["AssumeRolePolicyDocument"])}, managed)]
     if not managed:
-        return found  # never look further into what is not ours
+        return found, tags  # never look further into what is not ours
     try:
         doc = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
         found.append(Resource("role-policy", f"{role_name}/{policy_name}", {"document": canonical_policy(doc)}))
     except ClientError as exc:
         if not absent(exc):
             raise
-    return found
+    return found, tags
 
 
 def read_rule(events: Any, bus: str, rule_name: str) -> list[Resource]:
@@ -375,8 +380,17 @@ class ForwardingWriter(Writer):
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
     retry_codes = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"})
 
-    def __init__(self, clients: Clients, *, wait: Any = None, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        *,
+        wait: Any = None,
+        sleep: Sleep = time.sleep,
+        role_records: dict[str, list[dict[str, str]]] | None = None,
+    ) -> None:
         super().__init__(clients, wait=wait, sleep=sleep)
+        # Tags a side records on a role it creates, beside the ownership marker (the member side's one-role record).
+        self.role_records = role_records or {}
         self.handlers.update(
             {
                 ("create", "role"): self.create_role,
@@ -404,7 +418,7 @@ class ForwardingWriter(Writer):
                 RoleName=r.name,
                 AssumeRolePolicyDocument=r.props["trust"],
                 Description=ROLE_DESCRIPTION,
-                Tags=managed_tags(),
+                Tags=managed_tags() + self.role_records.get(r.name, []),
             )
         except ClientError as exc:
             # A create whose answer was lost is retried by botocore and meets the role it made. Ours

@@ -9,6 +9,14 @@ Shape since version 2 (bench/RESULTS.md): ONE role, `<prefix>forwarder`, serves 
 gave the watchdog its own role, `<prefix>watchdog`; the reader still looks for it, so the next `deploy` re-points
 the watchdog target to the one role and only then deletes the old role and its inline policy (`Kind.delete_last`),
 and `plan`/`drift` list exactly that (`update rule target ...: role_arn`, `delete forwarder role <prefix>watchdog`).
+
+That look is one GetRole per account and run, for a role that is almost never there. A forwarder role created when
+the account held no such role carries a record of it (`ONE_ROLE_RECORD`, a tag set by CreateRole itself, so no
+write of its own), and then the look is skipped unless a target names the old role (an earlier version deployed
+again) or everything is read (teardown, offboard). A role created while the old one was still there, or by an
+earlier version, has no record: its account keeps the look, as before. The record is never written later: a
+record set before the old role's deletion would hide that role if the run stopped between re-pointing the target
+and deleting it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,12 @@ def watchdog_pattern(config: Config) -> dict[str, object]:
     """
     return patterns.member_watchdog_pattern(config.patterns)
 
+
+# Tags (Key/Value) are returned by GetRole (API_Role.html) and may be set by CreateRole with the role's others
+# (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html, `Tags`; tagging on create needs
+# iam:TagRole, which the member grants already hold: forwarding.ROLE_WRITE). Key and value use only characters
+# IAM allows in tags (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html).
+ONE_ROLE_RECORD = {"Key": "orgalerts-shape", "Value": "one-role"}
 
 FORWARD_DESCRIPTION = f"orgalerts: forward IAM-change events to the central bus ({MARKER_TEXT})"
 WATCHDOG_DESCRIPTION = (
@@ -96,24 +110,53 @@ def member_resources(config: Config, account_id: str) -> list[Resource]:
 
 
 def read_member(
-    clients: Clients, names: Names, account_id: str, *, watchdog: bool = True, dead_letters: bool = True
+    clients: Clients,
+    names: Names,
+    account_id: str,
+    *,
+    watchdog: bool = True,
+    dead_letters: bool = True,
+    earlier_role: bool = False,
 ) -> list[Resource]:
     """A member account's forwarding resources (us-east-1), in as few calls as the checks allow.
 
     Calls for the shipped profile, nothing changed: GetRole + GetRolePolicy (the one role; GetRole carries its
-    tags), GetRole (the second role of earlier versions: NoSuchEntity once migrated, and the one read that
-    proves nothing of it is left), one ListRules for both rules (state, pattern, description, ownership), one
-    ListTargetsByRule per rule, one GetQueueAttributes (built URL; ownership in the policy's Id): 7, plus the
-    AssumeRole. `watchdog` costs nothing (ListRules returns the watchdog rule if it exists, on or off); with
-    `dead_letters` off the queue is read only when a live target still names a dead-letter queue.
+    tags), one ListRules for both rules (state, pattern, description, ownership), one ListTargetsByRule per rule,
+    one GetQueueAttributes (built URL; ownership in the policy's Id): 6, plus the AssumeRole. One more, GetRole on
+    the second role of earlier versions (NoSuchEntity once migrated), unless the one role records that none was
+    left when it was made (`ONE_ROLE_RECORD`) and no target names it; `earlier_role` looks whatever the record says.
+    `watchdog` costs nothing (ListRules returns the watchdog rule if it exists, on or off); with `dead_letters` off
+    the queue is read only when a live target still names a dead-letter queue.
     """
     iam, events = clients.iam, clients.events
-    found = forwarding.read_role(iam, names.forwarder_role, names.forwarder_policy)
-    found += forwarding.read_role(iam, names.watchdog_role, names.forwarder_policy)
-    found += forwarding.read_rules(events, "default", [names.member_rule, names.watchdog_rule], names.prefix)
+    role, tags = forwarding.read_role_and_tags(iam, names.forwarder_role, names.forwarder_policy)
+    rules = forwarding.read_rules(events, "default", [names.member_rule, names.watchdog_rule], names.prefix)
+    earlier: list[Resource] = []
+    if earlier_role or not _one_role_recorded(role, tags) or _names_role(rules, names.watchdog_role):
+        earlier = forwarding.read_role(iam, names.watchdog_role, names.forwarder_policy)
+    found = role + earlier + rules
     if dead_letters or any(r.kind == "target" and r.props.get("dlq_arn") for r in found):
         found = forwarding.read_queue_at(clients.sqs, account_id, names.member_dlq) + found
     return found
+
+
+def _one_role_recorded(role: list[Resource], tags: list[dict[str, str]]) -> bool:
+    """Whether the forwarder role is ours and was made when no role of an earlier version was left."""
+    return bool(role) and role[0].managed and ONE_ROLE_RECORD in tags
+
+
+def _names_role(rules: list[Resource], role_name: str) -> bool:
+    """Whether a target uses `role_name` (in any account and partition: the ARN ends `:role/<name>`)."""
+    return any(r.kind == "target" and r.props.get("role_arn", "").endswith(f":role/{role_name}") for r in rules)
+
+
+def one_role_records(config: Config, live: list[Resource]) -> dict[str, list[dict[str, str]]]:
+    """The record a forwarder role created now may carry: only if no role of an earlier version is live (then the
+    read that found none was made, as a role without a record is always followed by that look)."""
+    names = config.names
+    if any(r.kind == "role" and r.name == names.watchdog_role for r in live):
+        return {}
+    return {names.forwarder_role: [ONE_ROLE_RECORD]}
 
 
 # --- permissions (the member role, in every in-scope account, us-east-1; `*` for the account id) -------------
@@ -177,10 +220,11 @@ class MemberSide(Side):
             account_id,
             watchdog=everything or alerts.tamper_alerts,
             dead_letters=everything or alerts.dead_letter_queues,
+            earlier_role=everything,
         )
 
     def writer(self, clients: Clients, config: Config, live: list[Resource], wait: Any, sleep: Sleep) -> Writer:
-        return forwarding.ForwardingWriter(clients, wait=wait, sleep=sleep)
+        return forwarding.ForwardingWriter(clients, wait=wait, sleep=sleep, role_records=one_role_records(config, live))
 
 
 MEMBER = MemberSide()
