@@ -8,6 +8,7 @@ import pytest
 from conftest import CallLog, SimOrg, make_engine
 
 from orgalerts.aws import Gateway, GatewaySettings, Pacer, RateLimiter
+from orgalerts.aws.pacing import MAX_THROTTLE_WAIT
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.sandbox import SandboxServer
 from orgalerts.sandbox.server import reset_moto
@@ -85,6 +86,17 @@ def test_rate_limiter__default_rate_is_well_under_the_sts_quota() -> None:
     limiter = Gateway(GatewaySettings()).assume_role_limiter
     assert limiter.rate <= 100 < 600
     assert limiter.burst <= limiter.rate
+
+
+def test_throttle_wait__full_jitter_below_one_token__ceiling_doubles_per_throttle__capped() -> None:
+    draws = iter([0.5, 0.5, 0.5, 0.999999, 0.0])
+    pacer = Pacer(rng=lambda: next(draws))
+    # IAM is paced at 20/s per account: one token is 50 ms; the draw is uniform below the ceiling.
+    assert pacer.throttle_wait("iam", 1) == pytest.approx(0.5 * 0.05)
+    assert pacer.throttle_wait("iam", 2) == pytest.approx(0.5 * 0.10)
+    assert pacer.throttle_wait("iam", 3) == pytest.approx(0.5 * 0.20)
+    assert pacer.throttle_wait("iam", 30) == pytest.approx(MAX_THROTTLE_WAIT, rel=1e-5)  # capped, not 2**29 tokens
+    assert pacer.throttle_wait("sqs", 1) == 0.0  # full jitter may retry at once (the pacer still takes a token)
 
 
 def test_rate_limiter__rejects_a_rate_of_zero() -> None:

@@ -15,8 +15,8 @@ AWS meters these APIs with token buckets refilled every second: "IAM and AWS STS
 token bucket algorithm for throttling, in which a bucket of virtual tokens is refilled every second"
 (https://aws.amazon.com/blogs/security/how-to-monitor-and-query-iam-resources-at-scale-part-2/). A throttled
 call therefore needs to wait about one token's time (1/rate) for a token, longer only while throttling goes on
-(someone else drains the same bucket): the wait here is a jittered 1/rate doubling per consecutive throttle of
-that call, capped; other retryable errors (5xx, transport) keep botocore's exponential backoff. Every wait goes
+(someone else drains the same bucket): the wait here is a full-jitter draw below 1/rate, the ceiling doubling per
+consecutive throttle of that call, capped; other retryable errors (5xx, transport) keep botocore's exponential backoff. Every wait goes
 through an injectable `sleep` (tests never sleep).
 """
 
@@ -157,11 +157,19 @@ class Pacer:
         return limiter.acquire() if limiter is not None else 0.0
 
     def throttle_wait(self, service: str, throttles: int) -> float:
-        """The wait after the `throttles`-th failed attempt of one call: about one token's time, jittered
-        (so callers throttled together do not retry together), doubling while throttling goes on, capped."""
+        """The wait after the `throttles`-th failed attempt of one call: "full jitter", a uniform draw below a
+        ceiling of one token's time that doubles while throttling goes on, capped.
+
+        Full jitter is what the AWS SDKs do (botocore's standard mode: `rand(0, 1) * min(base * 2 ** i, 20 s)`,
+        botocore.retries.standard.ExponentialBackoff; the JavaScript SDK: "exponential backoff with full jitter",
+        https://docs.aws.amazon.com/sdk-for-javascript/v2/developer-guide/retry-strategy.html). Here the base is one
+        token of the quota's bucket rather than botocore's 1 s: every attempt takes a token of the pacer anyway
+        (`Gateway._before_send_handler`), so a retry never goes faster than the modelled rate. The earlier draw,
+        0.5-1.5 times the ceiling, averaged twice as long, and a call throttled several times in a row held its
+        account up to seconds (bench/RESULTS.md, the throttled run)."""
         quota = self.quotas.get(service)
         rate = quota.rate if quota is not None and quota.rate else DEFAULT_RATE
-        return float(min(MAX_THROTTLE_WAIT, (0.5 + self.random()) / rate * 2.0 ** (throttles - 1)))
+        return float(self.random() * min(MAX_THROTTLE_WAIT, 2.0 ** (throttles - 1) / rate))
 
 
 class QuotaRetry:
