@@ -16,8 +16,8 @@ token bucket algorithm for throttling, in which a bucket of virtual tokens is re
 (https://aws.amazon.com/blogs/security/how-to-monitor-and-query-iam-resources-at-scale-part-2/). A throttled
 call therefore needs to wait about one token's time (1/rate) for a token, longer only while throttling goes on
 (someone else drains the same bucket): the wait here is a full-jitter draw below 1/rate, the ceiling doubling per
-consecutive throttle of that call, capped; other retryable errors (5xx, transport) keep botocore's exponential backoff. Every wait goes
-through an injectable `sleep` (tests never sleep).
+consecutive throttle of that call, capped; other retryable errors (5xx, transport) keep botocore's exponential
+backoff. Every wait goes through an injectable `sleep` (tests never sleep).
 """
 
 from __future__ import annotations
