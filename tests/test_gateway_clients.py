@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.aws import Gateway, GatewaySettings
+from orgalerts.aws import Gateway, GatewaySettings, token_pages
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.model.addresses import MEMBER_REGION, role_arn
 
@@ -72,3 +72,17 @@ def test_gateway__member_client_used_without_its_account__refuses_instead_of_sig
     shared = access.client("iam", "us-east-1")._client  # the shared client, bypassing the account binding
     with pytest.raises(UnboundMemberCall):
         shared.list_roles()
+
+
+def test_token_pages__every_page_followed_in_order__a_token_returned_twice_stops_the_read(sim_org: SimOrg) -> None:
+    events = sim_org.client("events", sim_org.accounts["prod1"])
+    for i in range(3):
+        events.put_rule(Name=f"paged-{i}", EventPattern='{"source": ["aws.iam"]}')
+    pages = list(token_pages(events.list_rules, NamePrefix="paged-", Limit=1))
+    assert [[r["Name"] for r in page["Rules"]] for page in pages] == [["paged-0"], ["paged-1"], ["paged-2"]]
+
+    def stuck(**params: Any) -> dict[str, Any]:
+        return {"Rules": [], "NextToken": "same"}
+
+    with pytest.raises(RuntimeError, match="the same NextToken came back twice"):
+        list(token_pages(stuck))

@@ -14,6 +14,7 @@ from orgalerts.aws.gateway import (
     GatewaySettings,
     SendHook,
     UnboundMemberCall,
+    token_pages,
 )
 from orgalerts.aws.pacing import QUOTAS, Pacer, Quota, QuotaRetry, RateLimiter
 
@@ -37,4 +38,5 @@ __all__ = [
     "error_text",
     "known_regions",
     "partition_regions",
+    "token_pages",
 ]

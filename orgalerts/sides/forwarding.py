@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from orgalerts.aws import ClientError, error_code
+from orgalerts.aws import ClientError, error_code, token_pages
 from orgalerts.config import Config
 from orgalerts.model.addresses import role_arn
 from orgalerts.model.plan import Change, Kind
@@ -258,7 +258,7 @@ def read_rules_where(
     account's two rules are read in its own worker (1): a pool per account would cost more than it saves."""
     rules = [
         rule
-        for page in events.get_paginator("list_rules").paginate(NamePrefix=prefix, EventBusName=bus)
+        for page in token_pages(events.list_rules, NamePrefix=prefix, EventBusName=bus)
         for rule in page.get("Rules", [])
         if keep(str(rule.get("Name")))
     ]
@@ -289,8 +289,7 @@ def _rule_and_targets(events: Any, bus: str, rule: dict[str, Any], managed: bool
     found = [Resource("rule", key, props, managed, arn=str(rule.get("Arn", "")))]
     if not managed:
         return found  # never look further into what is not ours
-    paginator = events.get_paginator("list_targets_by_rule")
-    for page in paginator.paginate(Rule=rule_name, EventBusName=bus):
+    for page in token_pages(events.list_targets_by_rule, Rule=rule_name, EventBusName=bus):
         for entry in page.get("Targets", []):
             transformer = entry.get("InputTransformer")
             found.append(
