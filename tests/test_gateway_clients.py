@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import CallLog, SimOrg, make_engine
 
-from orgalerts.aws import Gateway, GatewaySettings, token_pages
+from orgalerts.aws import BotoCoreError, Gateway, GatewaySettings, token_pages
 from orgalerts.engine.results import Mode, exit_code
 from orgalerts.model.addresses import MEMBER_REGION, role_arn
 
@@ -84,5 +84,5 @@ def test_token_pages__every_page_followed_in_order__a_token_returned_twice_stops
     def stuck(**params: Any) -> dict[str, Any]:
         return {"Rules": [], "NextToken": "same"}
 
-    with pytest.raises(RuntimeError, match="the same NextToken came back twice"):
+    with pytest.raises(BotoCoreError, match="the same NextToken came back twice from stuck"):
         list(token_pages(stuck))
