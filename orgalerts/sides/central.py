@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orgalerts.aws import ClientError, error_code, partition_regions
+from orgalerts.aws import ClientError, error_code, partition_regions, token_pages
 from orgalerts.config import Config
 from orgalerts.model import messages, patterns, routes
 from orgalerts.model.addresses import PARTITION, account_root_arn, bus_arn, queue_arn, rule_arn, topic_arn
@@ -370,14 +370,9 @@ def route_rules_on_bus(events: Any, bus: str, prefix: str) -> list[str]:
     """Every alert route on the central bus, whatever configuration made it: `<prefix>alert-*`, and the single
     `<prefix>alert` rule of versions before severity tiers (so a deploy deletes it and plan/drift show it).
     ListRules with NamePrefix: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListRules.html"""
-    names: list[str] = []
-    token: dict[str, str] = {}
-    while True:
-        page = events.list_rules(EventBusName=bus, NamePrefix=f"{prefix}{routes.ROUTE_PREFIX}", **token)
-        names += [str(r["Name"]) for r in page.get("Rules", []) if routes.is_route_name(str(r["Name"]), prefix)]
-        if not page.get("NextToken"):
-            return sorted(names)
-        token = {"NextToken": str(page["NextToken"])}
+    pages = token_pages(events.list_rules, EventBusName=bus, NamePrefix=f"{prefix}{routes.ROUTE_PREFIX}")
+    names = [str(r["Name"]) for page in pages for r in page.get("Rules", [])]
+    return sorted(name for name in names if routes.is_route_name(name, prefix))
 
 
 # --- a previous `region` ----------------------------------------------------------------------------------
